@@ -1,0 +1,66 @@
+/**
+ * The wire format of the Infinario tracking API (SPEC §3) and the plain Segment event
+ * the mapping reads. Nothing here imports analytics-next: the adapter (plugin.ts) hands
+ * the mapping `ctx.event` as plain data.
+ */
+
+export type CallType = 'identify' | 'track' | 'page' | 'screen' | 'alias' | 'group'
+
+/** The fields of a Segment event the mapping reads. Everything is `unknown`: input is untrusted. */
+export interface SegmentEvent {
+  type: CallType
+  event?: unknown
+  name?: unknown
+  category?: unknown
+  userId?: unknown
+  anonymousId?: unknown
+  previousId?: unknown
+  groupId?: unknown
+  messageId?: unknown
+  timestamp?: unknown
+  properties?: unknown
+  traits?: unknown
+  context?: unknown
+}
+
+export type Properties = Record<string, unknown>
+
+export interface CustomerIds {
+  registered?: string
+  cookie?: string
+}
+
+export interface CustomerCommand {
+  name: 'crm/customers'
+  data: { ids: CustomerIds; project_id: string; properties: Properties }
+}
+
+export interface EventCommand {
+  name: 'crm/events'
+  data: {
+    customer_ids: CustomerIds
+    project_id: string
+    type: string
+    /** seconds since the epoch, ms precision */
+    timestamp: number
+    properties: Properties
+    /** seconds between the event and the send: added by delivery at send time */
+    age?: number
+  }
+}
+
+export type Command = CustomerCommand | EventCommand
+
+export interface MapOptions {
+  projectToken: string
+  /** Segment event name -> Infinario event type */
+  eventNames: Record<string, string>
+  /** current time in ms, used when an event has no valid timestamp */
+  now: number
+  /** a warning; `always` = print even without debug (the `campaign` warning) */
+  warn: (message: string, always?: boolean) => void
+  /** a command (or a whole event) that cannot be sent: reported as a delivery failure */
+  drop: (reason: string, detail?: Record<string, unknown>) => void
+  /** true when `id` is an anonymousId seen before (alias merges) */
+  knownCookie?: (id: string) => boolean
+}

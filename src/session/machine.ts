@@ -1,0 +1,59 @@
+/**
+ * The session state machine (SPEC §5): pure, the time of each call is passed in.
+ *
+ * - every call is activity and moves `last` (never backwards);
+ * - `page` / `screen` open a session when none is open;
+ * - a session expires when `now - last > timeout`; its end is back-dated to `last`;
+ * - `analytics.reset()` ends the open session at the time of the reset.
+ */
+import type { CustomerIds, Properties } from '../mapping/types'
+
+export interface Session {
+  id: string
+  /** ms */
+  start: number
+  /** ms of the last activity */
+  last: number
+  /** location, path, referrer, utm_*, browser, os, device of the page that opened it */
+  props: Properties
+  /** the identity of the last activity */
+  ids: CustomerIds
+}
+
+export interface Activity {
+  /** ms */
+  at: number
+  /** page or screen: opens a session */
+  opens?: boolean
+  /** analytics.reset(): ends the open session */
+  reset?: boolean
+  ids: CustomerIds
+  props: Properties
+}
+
+/** A session event to emit: its type, time and the session it belongs to. */
+export interface Emit {
+  type: 'session_start' | 'session_end'
+  at: number
+  session: Session
+}
+
+export const expired = (s: Session | undefined, now: number, timeout: number): s is Session => !!s && now - s.last > timeout
+
+/** Ends the session when it expired by `now`: its end is back-dated to its last activity. */
+export const idle = (s: Session | undefined, now: number, timeout: number): [Session | undefined, Emit[]] =>
+  expired(s, now, timeout) ? [undefined, [{ type: 'session_end', at: s.last, session: s }]] : [s, []]
+
+/** Applies one call. Returns the new state and the session events it causes, in order. */
+export function step(state: Session | undefined, a: Activity, timeout: number, newId: () => string): [Session | undefined, Emit[]] {
+  let [s, out] = idle(state, a.at, timeout)
+  if (s && a.reset) {
+    out.push({ type: 'session_end', at: Math.max(s.last, a.at), session: s })
+    return [undefined, out]
+  }
+  if (s) return [{ ...s, last: Math.max(s.last, a.at), ids: a.ids }, out]
+  if (!a.opens) return [s, out]
+  s = { id: newId(), start: a.at, last: a.at, props: a.props, ids: a.ids }
+  out.push({ type: 'session_start', at: a.at, session: s })
+  return [s, out]
+}

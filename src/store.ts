@@ -1,0 +1,63 @@
+/**
+ * Storage behind one small interface: idb-keyval's `UseStore` (a function that runs a callback
+ * on an object store inside a transaction). The real one is an IndexedDB database shared by every
+ * tab of the origin; when IndexedDB is missing, blocked, failing or hanging, a memory store with the
+ * same interface serves the page instead.
+ *
+ * Keys: `s` holds the session state; every other key is an outbox record.
+ */
+import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
+
+export type { UseStore }
+
+const request = (result?: unknown) => {
+  const r: { result?: unknown; onsuccess?: () => void } = { result }
+  Promise.resolve().then(() => r.onsuccess?.())
+  return r
+}
+
+/** A store in memory for this page, enough of IDBObjectStore for the calls made here and in idb-keyval. */
+export function memoryStore(): UseStore {
+  const m = new Map<IDBValidKey, unknown>()
+  return (_mode, fn) => {
+    const transaction: { oncomplete?: () => void } = {}
+    const s = {
+      transaction,
+      get: (k: IDBValidKey) => request(m.get(k)),
+      put: (v: unknown, k: IDBValidKey) => (m.set(k, v), request(k)),
+      delete: (k: IDBValidKey) => (m.delete(k), request()),
+      getAll: () => request([...m.values()]),
+      getAllKeys: () => request([...m.keys()]),
+    }
+    const out = fn(s as unknown as IDBObjectStore)
+    setTimeout(() => transaction.oncomplete?.())
+    return Promise.resolve(out)
+  }
+}
+
+/** Opens the IndexedDB store; rejects when IndexedDB is unavailable or does not answer within `timeoutMs`. */
+export function openStore(name: string, timeoutMs = 2000): Promise<UseStore> {
+  return new Promise((resolve, reject) => {
+    const store = createStore(name, 'kv')
+    setTimeout(() => reject(new Error('IndexedDB did not open in time')), timeoutMs)
+    store('readonly', (s) => promisifyRequest(s.get('s'))).then(() => resolve(store), reject)
+  })
+}
+
+/**
+ * One readwrite transaction on the session state: `fn` reads it, decides, may write other keys on
+ * the same object store, and returns the new state (undefined deletes it). Resolves when committed.
+ */
+export const change = <T>(store: UseStore, fn: (state: T | undefined, s: IDBObjectStore) => T | undefined): Promise<void> =>
+  store('readwrite', (s) => {
+    const r = s.get('s')
+    r.onsuccess = () => {
+      const next = fn(r.result, s)
+      next ? s.put(next, 's') : s.delete('s')
+    }
+    return promisifyRequest(s.transaction)
+  })
+
+/** Runs `fn` on the object store in one readwrite transaction; resolves when committed. */
+export const write = (store: UseStore, fn: (s: IDBObjectStore) => void): Promise<void> =>
+  store('readwrite', (s) => (fn(s), promisifyRequest(s.transaction)))
