@@ -1,0 +1,91 @@
+/*
+ * Wires the end-to-end page to a test's API, from the query string:
+ *
+ *   api       the tracking API base URL (the plugin's apiUrl)
+ *   token     the project token (passed as given, even when empty)
+ *   key       the Segment write key (read by snippet.js)
+ *   settings  JSON of further plugin settings
+ *   mode      tag:      adds <script src="/dist/infinario.min.js" data-project-token data-api-url …>,
+ *                       settings become data-* attributes (sessionTimeoutMs -> data-session-timeout-ms);
+ *             register: loads /dist/infinario.min.js and calls
+ *                       analytics.register(InfinarioDestination.infinarioDestination({ projectToken, apiUrl, ...settings }));
+ *             none:     analytics.js without the plugin
+ *   page=1    the snippet makes the standard initial analytics.page() call
+ *
+ * `window.e2e` tells the tests how far the page got: `state` is 'loading', 'ready' or 'failed: …';
+ * `ready` is a promise of the same; `errors` collects what analytics emitted as 'error' (delivery
+ * failures). Plugins that failed to load are in `analytics.failedInitializations`.
+ */
+;(function () {
+  var params = new URLSearchParams(location.search)
+  var mode = params.get('mode') || 'register'
+  var settings = {}
+  var e2e = (window.e2e = { mode: mode, state: 'loading', errors: [] })
+  try {
+    settings = JSON.parse(params.get('settings') || '{}')
+  } catch (err) {
+    e2e.state = 'failed: settings is not JSON: ' + err.message
+    return
+  }
+  var analytics = window.analytics
+  analytics.on('error', function (error) {
+    e2e.errors.push(error)
+  })
+
+  function loadScript(attributes) {
+    return new Promise(function (resolve, reject) {
+      var script = document.createElement('script')
+      for (var name in attributes) script.setAttribute(name, attributes[name])
+      script.onload = resolve
+      script.onerror = function () {
+        reject(new Error('could not load ' + attributes.src))
+      }
+      document.head.appendChild(script)
+    })
+  }
+
+  var kebab = function (name) {
+    return name.replace(/[A-Z]/g, function (c) {
+      return '-' + c.toLowerCase()
+    })
+  }
+
+  var plugin
+  if (mode === 'tag') {
+    var attributes = { src: '/dist/infinario.min.js' }
+    if (params.has('token')) attributes['data-project-token'] = params.get('token')
+    if (params.has('api')) attributes['data-api-url'] = params.get('api')
+    for (var name in settings) {
+      var value = settings[name]
+      attributes['data-' + kebab(name)] = typeof value === 'string' ? value : JSON.stringify(value)
+    }
+    plugin = loadScript(attributes)
+  } else if (mode === 'register') {
+    plugin = loadScript({ src: '/dist/infinario.min.js' }).then(function () {
+      var options = { projectToken: params.has('token') ? params.get('token') : undefined }
+      if (params.has('api')) options.apiUrl = params.get('api')
+      for (var name in settings) options[name] = settings[name]
+      // through the snippet's stub before analytics.js has loaded, directly after; load errors are
+      // analytics-next's to handle (initialization_failure), they must not break the page
+      var registered = window.analytics.register(window.InfinarioDestination.infinarioDestination(options))
+      if (registered && typeof registered.then === 'function') return registered.then(null, function () {})
+    })
+  } else if (mode === 'none') {
+    plugin = Promise.resolve()
+  } else {
+    e2e.state = 'failed: unknown mode ' + mode
+    return
+  }
+
+  var loaded = new Promise(function (resolve) {
+    window.analytics.ready(resolve)
+  })
+  e2e.ready = Promise.all([plugin, loaded]).then(
+    function () {
+      e2e.state = 'ready'
+    },
+    function (err) {
+      e2e.state = 'failed: ' + (err && err.message)
+    },
+  )
+})()
