@@ -25,6 +25,8 @@ export interface OutboxOptions {
   transport: Transport
   store: () => Promise<UseStore>
   tab: string
+  /** prefix of the localStorage keys of the unload journals: one per tab */
+  journal: string
   max: number
   interval: number
   report: (reason: string, detail?: Record<string, unknown>) => void
@@ -57,15 +59,38 @@ export function outbox(o: OutboxOptions) {
       ),
     })
 
+  /** One storage transaction; resolves to whether it committed. */
+  const save = (fn: (s: IDBObjectStore) => void) =>
+    o
+      .store()
+      .then((s) => write(s, fn))
+      .then(
+        () => true,
+        () => false,
+      )
+
   /** Removes records from the mirror and from storage. */
   function forget(recs: Rec[]) {
-    if (!recs.length) return
     const gone = new Set(recs)
     q = q.filter((r) => !gone.has(r) || ((bytes -= r.n), false))
-    o.store()
-      .then((s) => write(s, (st) => recs.forEach((r) => st.delete(r.k))))
-      .catch(() => 0)
+    for (const r of recs) deleting.add(r.k)
+    return save((st) => recs.forEach((r) => st.delete(r.k))).then((ok) => (ok && recs.forEach((r) => deleting.delete(r.k)), ok))
   }
+
+  /** Puts records into the mirror (`old`: before the others) and into storage. */
+  function keep(recs: Rec[], old?: boolean) {
+    q = old ? recs.concat(q) : q.concat(recs)
+    for (const r of recs) bytes += r.n
+    return save((st) => recs.forEach((r) => st.put(r, r.k)))
+  }
+
+  // What `unload` changed, kept synchronously in localStorage until storage confirms it: an
+  // IndexedDB transaction started while the page goes away may never commit. [[deleted keys], [kept records]]
+  const journal = o.journal + o.tab
+  let unloads = 0
+  /** keys whose deletion storage has not confirmed yet */
+  const deleting = new Set<string>()
+  const ls = () => globalThis.localStorage
 
   function schedule(delay = q.length >= o.max ? 0 : o.interval) {
     if (stopped || waiting || flight.length || !q.length || (timer && delay)) return
@@ -83,7 +108,9 @@ export function outbox(o: OutboxOptions) {
     const a = await o.transport.post(text, keepalive)
     const v = verdict(a.status)
     let done = sent
-    if (flight == sent) flight = []
+    // not the flight any more: `unload` counted it as sent (keepalive) and forgot it
+    const taken = flight != sent
+    if (!taken) flight = []
     healthy = v == 'ok'
     if (v == 'ok') {
       const st = statuses(a.body, sent.length)
@@ -100,31 +127,39 @@ export function outbox(o: OutboxOptions) {
       o.report('unauthorized', { status: a.status })
     } else o.report('http_' + a.status, { commands: sent.map((r) => r.c) })
     forget(done)
+    // the page lived on: what that request did not deliver is pending again
+    if (taken)
+      keep(
+        sent.filter((r) => !done.includes(r)),
+        true,
+      )
     if (done.length < sent.length) {
       waiting = true
-      timer = setTimeout(send, retryAfter(a.retryAfter, now()) ?? backoff(++attempt))
+      timer = setTimeout(send, Math.max(retryAfter(a.retryAfter, now()) || 0, backoff(++attempt)))
     } else {
       attempt = 0
       schedule()
     }
   }
 
+  /** Takes records already persisted (or that could not be): sends them soon. */
+  function add(recs: Rec[]) {
+    for (const r of recs) (q.push(r), (bytes += r.n))
+    const over: Rec[] = []
+    let n = q.length
+    let b = bytes
+    for (const r of q)
+      if (n <= LIMIT && b <= BYTES) break
+      else if (!flight.includes(r)) (over.push(r), n--, (b -= r.n))
+    if (over.length) {
+      forget(over)
+      o.report('outbox_full', { dropped: over.length })
+    }
+    schedule()
+  }
+
   return {
-    /** Takes records already persisted (or that could not be): sends them soon. */
-    add(recs: Rec[]) {
-      for (const r of recs) (q.push(r), (bytes += r.n))
-      const over: Rec[] = []
-      let n = q.length
-      let b = bytes
-      for (const r of q)
-        if (n <= LIMIT && b <= BYTES) break
-        else if (!flight.includes(r)) (over.push(r), n--, (b -= r.n))
-      if (over.length) {
-        forget(over)
-        o.report('outbox_full', { dropped: over.length })
-      }
-      schedule()
-    },
+    add,
 
     /**
      * The page is going away or hidden: while the API is healthy, what is pending goes out in
@@ -146,15 +181,42 @@ export function outbox(o: OutboxOptions) {
         beacon()
       }
       if (keepalive) flight = []
-      forget(done)
       const kept = extra.filter((r) => !done.includes(r))
-      if (kept.length) {
-        for (const r of kept) (q.push(r), (bytes += r.n))
-        o.store()
-          .then((s) => write(s, (st) => kept.forEach((r) => st.put(r, r.k))))
-          .catch(() => 0)
-      }
+      const n = ++unloads
+      const saved = Promise.all([forget(done), keep(kept)])
+      try {
+        const j = JSON.parse(ls().getItem(journal) || '[[],[]]')
+        j[0].push(...deleting)
+        j[1].push(...kept)
+        if (j[0].length + j[1].length) ls().setItem(journal, JSON.stringify(j))
+      } catch {}
+      saved.then(([a, b]) => a && b && n == unloads && ls()?.removeItem(journal))
+      // sent if the page lives on (it was only hidden)
+      schedule()
       o.log('unload: beaconed', done.length, 'kept', q.length)
+    },
+
+    /**
+     * Takes over what tabs that are gone left behind: their unload journals first, then their
+     * records, in one transaction. `alive(tab)`: whether that tab still runs.
+     */
+    async adopt(alive: (tab: string) => boolean) {
+      const mine: Rec[] = []
+      const journals: [string, [string[], Rec[]]][] = []
+      try {
+        for (let i = 0, k; (k = ls().key(i++));)
+          if (k.startsWith(o.journal) && !alive(k.slice(o.journal.length)) && k != journal) journals.push([k, JSON.parse(ls().getItem(k)!)])
+      } catch {}
+      await write(await o.store(), (s) => {
+        for (const [, [gone, kept]] of journals) (kept.forEach((r) => s.put(r, r.k)), gone.forEach((k) => s.delete(k)))
+        const r = s.getAll()
+        r.onsuccess = () => {
+          for (const rec of r.result as Rec[])
+            if (rec.o && rec.o != o.tab && !alive(rec.o)) (mine.push({ ...rec, o: o.tab }), s.put(mine[mine.length - 1], rec.k))
+        }
+      })
+      journals.forEach(([k]) => ls().removeItem(k))
+      add(mine.sort((a, b) => (a.k < b.k ? -1 : 1)))
     },
 
     /** Sends now, resetting the backoff (the browser came back online). */

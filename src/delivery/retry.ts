@@ -31,6 +31,6 @@ export function statuses(body: unknown, count: number): ('ok' | 'retry' | 'error
   const results = (body as { results?: unknown })?.results
   return Array.from({ length: count }, (_, i) => {
     const s = Array.isArray(results) && (results[i] as { status?: unknown })?.status
-    return s == 'ok' || s == 'error' ? s : 'retry'
+    return s === 'ok' || s === 'error' ? s : 'retry'
   })
 }

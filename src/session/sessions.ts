@@ -116,12 +116,15 @@ export function sessions(o: SessionOptions) {
     /** The page hides or goes away: what has not reached the outbox yet goes with its pending commands. */
     unload() {
       const items = busy.concat(queue)
+      // a transaction in progress writes a state these items supersede
+      const before = busy.length ? 0 : cached
       busy = queue = []
       const [state, recs] = run(cached, items)
       if (items.length) {
         cached = state
+        // unless another tab ended or opened a session since this tab last looked
         o.store()
-          .then((s) => change(s, () => state))
+          .then((s) => change<Session>(s, (st) => (before == 0 || st?.id == before?.id ? state : st)))
           .catch(() => 0)
       }
       o.outbox.unload(recs)

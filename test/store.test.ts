@@ -1,0 +1,161 @@
+import 'fake-indexeddb/auto'
+import { del, entries, get, keys, set, values } from 'idb-keyval'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { change, memoryStore, openStore, write, type UseStore } from '../src/store'
+
+interface State {
+  n: number
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+  vi.unstubAllGlobals()
+})
+
+let dbs = 0
+const fresh = () => 'store-test-' + ++dbs
+
+/** The same checks against the memory store and a real (fake-indexeddb) one. */
+describe.each([
+  ['memoryStore', async () => memoryStore()],
+  ['openStore', () => openStore(fresh())],
+])('%s', (_, make: () => Promise<UseStore>) => {
+  it("works with idb-keyval's get, set, del, keys, values and entries", async () => {
+    const s = await make()
+    expect(await get('missing', s)).toBeUndefined()
+    await set('a', { x: 1 }, s)
+    await set('b', [1, 2], s)
+    expect(await get('a', s)).toEqual({ x: 1 })
+    expect((await keys(s)).sort()).toEqual(['a', 'b'])
+    expect(await values(s)).toHaveLength(2)
+    expect(new Map(await entries(s))).toEqual(
+      new Map<IDBValidKey, unknown>([
+        ['a', { x: 1 }],
+        ['b', [1, 2]],
+      ]),
+    )
+    await set('a', 'replaced', s)
+    expect(await get('a', s)).toBe('replaced')
+    await del('a', s)
+    expect(await keys(s)).toEqual(['b'])
+  })
+
+  it('change reads the state, writes what fn returns, and deletes it on undefined', async () => {
+    const s = await make()
+    const seen: (State | undefined)[] = []
+    await change<State>(s, (st) => (seen.push(st), { n: 1 }))
+    await change<State>(s, (st) => (seen.push(st), { n: st!.n + 1 }))
+    expect(await get('s', s)).toEqual({ n: 2 })
+    await change<State>(s, (st) => (seen.push(st), undefined))
+    expect(seen).toEqual([undefined, { n: 1 }, { n: 2 }])
+    expect(await get('s', s)).toBeUndefined()
+    expect(await keys(s)).toEqual([])
+  })
+
+  it('change can write other keys in the same transaction, visible once it resolved', async () => {
+    const s = await make()
+    await change<State>(s, (st, os) => {
+      os.put({ c: 'cmd-1' }, 'k1')
+      os.put({ c: 'cmd-2' }, 'k2')
+      return { n: (st?.n ?? 0) + 1 }
+    })
+    expect((await keys(s)).sort()).toEqual(['k1', 'k2', 's'])
+    expect(await get('k2', s)).toEqual({ c: 'cmd-2' })
+  })
+
+  it('consecutive changes see each other', async () => {
+    const s = await make()
+    for (let i = 0; i < 5; i++) await change<State>(s, (st) => ({ n: (st?.n ?? 0) + 1 }))
+    expect(await get('s', s)).toEqual({ n: 5 })
+  })
+
+  it('write puts and deletes in one transaction', async () => {
+    const s = await make()
+    await write(s, (os) => {
+      for (let i = 0; i < 10; i++) os.put({ i }, 'r' + i)
+    })
+    expect(await keys(s)).toHaveLength(10)
+    await write(s, (os) => ['r0', 'r5', 'r9', 'nope'].forEach((k) => os.delete(k)))
+    expect((await keys(s)).sort()).toEqual(['r1', 'r2', 'r3', 'r4', 'r6', 'r7', 'r8'])
+    await write(s, (os) => {
+      const r = os.getAll()
+      r.onsuccess = () => (r.result as { i: number }[]).forEach((v) => os.put({ ...v, seen: true }, 'r' + v.i))
+    })
+    expect(await get('r1', s)).toEqual({ i: 1, seen: true })
+  })
+})
+
+describe('memoryStore', () => {
+  it('each memory store is separate', async () => {
+    const a = memoryStore()
+    const b = memoryStore()
+    await set('k', 1, a)
+    expect(await get('k', b)).toBeUndefined()
+  })
+})
+
+describe('openStore', () => {
+  it('two openings of the same name (two tabs) share data; another name does not', async () => {
+    const name = fresh()
+    const [a, b] = await Promise.all([openStore(name), openStore(name)])
+    const other = await openStore(fresh())
+    await change<State>(a, () => ({ n: 7 }))
+    expect(await get('s', b)).toEqual({ n: 7 })
+    expect(await get('s', other)).toBeUndefined()
+  })
+
+  it('concurrent changes from two connections are serialised (no lost update)', async () => {
+    const name = fresh()
+    const [a, b] = await Promise.all([openStore(name), openStore(name)])
+    await Promise.all(Array.from({ length: 20 }, (_, i) => change<State>(i % 2 ? a : b, (st) => ({ n: (st?.n ?? 0) + 1 }))))
+    expect(await get('s', a)).toEqual({ n: 20 })
+  })
+
+  it('rejects after the timeout when indexedDB.open never answers', async () => {
+    vi.useFakeTimers()
+    const open = vi.fn(() => ({}) as IDBOpenDBRequest)
+    vi.stubGlobal('indexedDB', { open })
+    const p = openStore(fresh(), 500)
+    const failed = vi.fn()
+    p.catch(failed)
+    await vi.advanceTimersByTimeAsync(499)
+    expect(open).toHaveBeenCalledTimes(1)
+    expect(failed).not.toHaveBeenCalled()
+    await vi.advanceTimersByTimeAsync(1)
+    await expect(p).rejects.toThrow(/did not open in time/)
+  })
+
+  it('waits 2 s by default', async () => {
+    vi.useFakeTimers()
+    vi.stubGlobal('indexedDB', { open: () => ({}) })
+    const p = openStore(fresh())
+    const failed = vi.fn()
+    p.catch(failed)
+    await vi.advanceTimersByTimeAsync(1999)
+    expect(failed).not.toHaveBeenCalled()
+    await vi.advanceTimersByTimeAsync(1)
+    expect(failed).toHaveBeenCalledTimes(1)
+  })
+
+  it('rejects when IndexedDB is missing', async () => {
+    vi.stubGlobal('indexedDB', undefined)
+    await expect(openStore(fresh(), 100)).rejects.toThrow()
+  })
+
+  it('rejects when opening fails', async () => {
+    vi.stubGlobal('indexedDB', {
+      open() {
+        const r = { error: new Error('blocked by the user'), onerror: undefined as undefined | (() => void) }
+        setTimeout(() => r.onerror?.())
+        return r
+      },
+    })
+    await expect(openStore(fresh(), 1000)).rejects.toThrow('blocked by the user')
+  })
+
+  it('resolves to a working store', async () => {
+    const s = await openStore(fresh(), 1000)
+    await set('x', 1, s)
+    expect(await get('x', s)).toBe(1)
+  })
+})
