@@ -1,0 +1,22 @@
+/**
+ * The script-tag entry (SPEC §2): defines `window.InfinarioDestination`, and when its <script>
+ * element carries `data-project-token`, registers the destination on `window.analytics` (the
+ * snippet's stub, the loaded library, or an array the snippet will pick up).
+ */
+import { infinarioDestination, version } from './plugin'
+
+type Analytics = unknown[] & { register?: (p: unknown) => unknown }
+const w = window as unknown as { InfinarioDestination: unknown; analytics?: Analytics }
+w.InfinarioDestination = { infinarioDestination, version }
+
+const d = (document.currentScript as HTMLScriptElement | null)?.dataset
+if (d?.projectToken != null) {
+  const plugin = infinarioDestination({
+    projectToken: d.projectToken,
+    apiUrl: d.apiUrl,
+    sessionTimeoutMs: d.sessionTimeoutMs ? +d.sessionTimeoutMs : undefined,
+    debug: d.debug != null && d.debug != 'false',
+  })
+  const a = (w.analytics ||= [] as unknown as Analytics)
+  a.register ? a.register(plugin) : a.push(['register', plugin])
+}

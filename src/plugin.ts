@@ -1,0 +1,136 @@
+/**
+ * The analytics-next adapter: the `Plugin` object. Each hook maps the event (mapping/), queues it
+ * for the session step (session/), which hands the records to the outbox (delivery/). Hooks only
+ * map and queue: storage and network work happens after they returned. Hooks work before `load()`
+ * finished (analytics-next does not wait for it) and never throw.
+ */
+import type { Analytics, Context, Plugin } from '@segment/analytics-next'
+import { customerIds, mapEvent, sessionProps, toMs } from './mapping'
+import type { SegmentEvent } from './mapping/types'
+import { outbox } from './delivery/outbox'
+import { httpTransport } from './delivery/transport'
+import { sessions } from './session/sessions'
+import { configure, type Config, type Settings } from './settings'
+import { memoryStore, openStore, type UseStore } from './store'
+
+declare const __VERSION__: string
+export const version = __VERSION__
+
+const LOCK = 'infinario-tab-'
+
+export const uid = (): string =>
+  crypto.randomUUID?.() ?? Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2)
+
+/** Everything that runs once per page for a valid configuration. */
+function start(cfg: Config) {
+  let analytics: Analytics | undefined
+  const tab = uid().slice(0, 8)
+  let seq = 0
+  const log = (...args: unknown[]) => cfg.debug && console.log('[Infinario]', ...args)
+  const warn = (message: string, always?: boolean) => (always || cfg.debug) && console.warn('[Infinario] ' + message)
+  const report = (reason: string, detail?: Record<string, unknown>) => {
+    log('delivery failure:', reason, detail)
+    analytics?.emit('error', { code: 'delivery_failure', reason, ...detail })
+  }
+  const fallback = (e: unknown) => {
+    warn('IndexedDB unavailable, events are kept in memory for this page: ' + e)
+    return (db = Promise.resolve(memoryStore()))
+  }
+  const locks = globalThis.navigator?.locks
+  const name = 'infinario-' + cfg.projectToken
+  // this tab's lock, held for its life: records of tabs without one are adopted (see `adopt`)
+  let db: Promise<UseStore> = new Promise<unknown>((granted) =>
+    locks ? locks.request(LOCK + tab, () => (granted(0), new Promise(() => 0))) : granted(0),
+  )
+    .then(() => openStore(name))
+    .catch(fallback)
+  const box = outbox({
+    transport: httpTransport(cfg.apiUrl + '/bulk'),
+    store: () => db,
+    tab,
+    journal: name + ':',
+    max: cfg.maxBatchSize,
+    interval: cfg.flushIntervalMs,
+    report,
+    log,
+  })
+  const now = Date.now
+  const key = () => now().toString(36).padStart(9, '0') + tab + (seq++).toString(36).padStart(5, '0')
+  const ses = sessions({ store: () => db, fallback, outbox: box, timeout: cfg.sessionTimeoutMs, token: cfg.projectToken, tab, uid, key, now })
+  const cookies = new Set<unknown>()
+
+  // records and unload journals of tabs without their lock (closed, crashed, reloaded) are adopted
+  const adopt = async () => {
+    const held = new Set(locks && (await locks.query()).held?.map((l) => l.name))
+    await box.adopt((t) => held.has(LOCK + t))
+  }
+  db.then(() => (locks ? locks.request('infinario-adopt', adopt) : adopt())).catch(log)
+
+  const hide = () => ses.unload()
+  addEventListener('pagehide', hide)
+  addEventListener('visibilitychange', () => document.visibilityState == 'hidden' && hide())
+  addEventListener('online', box.retryNow)
+
+  const prefs = (ev: SegmentEvent) => (ev.context as { consent?: { categoryPreferences?: Record<string, unknown> } })?.consent?.categoryPreferences
+  return {
+    attach(a: Analytics) {
+      analytics = a
+      a.on('reset', () => ses.push({ k: key(), act: { at: now(), reset: true, ids: {}, props: {} }, cmds: [] }))
+    },
+    handle(ev: SegmentEvent) {
+      if (!cfg.consentCategories.every((c) => prefs(ev)?.[c] === true)) return
+      const at = now()
+      cookies.add(ev.anonymousId)
+      const cmds = mapEvent(ev, {
+        projectToken: cfg.projectToken,
+        eventNames: cfg.eventNames,
+        now: at,
+        warn,
+        drop: report,
+        knownCookie: (id) => cookies.has(id),
+      })
+      const opens = ev.type == 'page' || ev.type == 'screen'
+      ses.push({ k: key(), cmds, act: { at: toMs(ev.timestamp, at), opens, ids: customerIds(ev) ?? {}, props: opens ? sessionProps(ev.context) : {} } })
+    },
+  }
+}
+
+/** The Infinario destination for analytics-next (SPEC §2). */
+export function infinarioDestination(settings: Settings): Plugin {
+  let cfg: Config | undefined
+  let error: unknown
+  try {
+    cfg = configure(settings)
+  } catch (e) {
+    error = e
+  }
+  let core: ReturnType<typeof start> | undefined
+  const get = () => (core ??= start(cfg!))
+  const hook = (ctx: Context) => {
+    try {
+      if (cfg) get().handle(ctx.event as SegmentEvent)
+    } catch (e) {
+      if (cfg?.debug) console.error('[Infinario]', e)
+    }
+    return ctx
+  }
+  return {
+    name: 'Infinario',
+    type: 'destination',
+    version,
+    isLoaded: () => !!cfg,
+    async load(_ctx, analytics) {
+      if (!cfg) {
+        console.error(String(error))
+        throw error
+      }
+      get().attach(analytics)
+    },
+    track: hook,
+    identify: hook,
+    page: hook,
+    screen: hook,
+    alias: hook,
+    group: hook,
+  }
+}
