@@ -21,46 +21,41 @@ export interface Settings {
 
 export type Config = Required<Settings>
 
-const fail = (name: string, what: string) => {
-  throw new Error(`Infinario: setting "${name}" ${what}`)
-}
-const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v == 'object' && !Array.isArray(v)
-const num = (s: Record<string, unknown>, name: string, dflt: number, min: number, max = Infinity): number => {
-  const v = s[name] ?? dflt
-  if (typeof v != 'number' || !(v >= min && v <= max) || v % 1) fail(name, `must be a whole number from ${min} to ${max}, got ${String(v)}`)
-  return v as number
-}
-
 /** The loopback hosts to which `http:` is allowed. */
 export const isLoopback = (host: string) => /^(localhost|127(\.\d+){3}|\[::1\])$/.test(host)
 
 /** Validates settings and fills defaults; throws an Error naming the first bad setting. */
 export function configure(settings: unknown): Config {
-  const s = isObj(settings) ? settings : fail('settings', 'must be an object')!
+  const s = { ...(settings as object) } as Record<string, unknown>
+  const check = (name: string, ok: unknown, what: string, v = s[name]) => {
+    if (ok) return
+    let got
+    try {
+      got = JSON.stringify(v) ?? String(v)
+    } catch {
+      got = typeof v
+    }
+    throw new Error(`Infinario: setting "${name}" ${what}, got ${got}`)
+  }
+  const num = (name: string, dflt: number, min: number, max?: number) => {
+    const v = (s[name] ??= dflt) as number
+    check(name, Number.isInteger(v) && v >= min && v <= (max ?? v), `must be a whole number ${max ? `from ${min} to ${max}` : `>= ${min}`}`)
+  }
+  check('settings', settings && typeof settings == 'object', 'must be an object', settings)
   const token = s.projectToken
-  if (typeof token != 'string' || !token.trim()) fail('projectToken', 'must be a non-empty string (the Infinario project token)')
-  let url: URL
+  check('projectToken', typeof token == 'string' && token.trim(), 'must be a non-empty string')
+  let url: URL | undefined
   try {
-    url = new URL(String(s.apiUrl ?? 'https://api.infinario.com'))
-  } catch {
-    return fail('apiUrl', `is not a URL: ${String(s.apiUrl)}`)!
-  }
-  if (url.protocol != 'https:' && !(url.protocol == 'http:' && isLoopback(url.hostname)))
-    fail('apiUrl', 'must use https: (http: only for localhost)')
-  const names = s.eventNames ?? {}
-  if (!isObj(names) || Object.values(names).some((v) => typeof v != 'string' || !v))
-    fail('eventNames', 'must map event names to non-empty strings')
-  const consent = s.consentCategories ?? []
-  if (!Array.isArray(consent) || consent.some((v) => typeof v != 'string')) fail('consentCategories', 'must be an array of strings')
-  if (typeof (s.debug ?? false) != 'boolean') fail('debug', 'must be true or false')
-  return {
-    projectToken: (token as string).trim(),
-    apiUrl: (url.origin + url.pathname).replace(/\/+$/, ''),
-    sessionTimeoutMs: num(s, 'sessionTimeoutMs', 12e5, 1),
-    flushIntervalMs: num(s, 'flushIntervalMs', 1000, 0),
-    maxBatchSize: num(s, 'maxBatchSize', 50, 1, 50),
-    eventNames: names as Record<string, string>,
-    consentCategories: consent as string[],
-    debug: !!s.debug,
-  }
+    url = new URL(String((s.apiUrl ??= 'https://api.infinario.com')))
+  } catch {}
+  check('apiUrl', url && (url.protocol == 'https:' || (url.protocol == 'http:' && isLoopback(url.hostname))), 'must be an https: URL (http: only for localhost)')
+  num('sessionTimeoutMs', 12e5, 1)
+  num('flushIntervalMs', 1000, 0)
+  num('maxBatchSize', 50, 1, 50)
+  const names = (s.eventNames ??= {}) as object
+  check('eventNames', typeof names == 'object' && Object.values(names).every((v) => typeof v == 'string' && v), 'must map event names to non-empty strings')
+  const consent = (s.consentCategories ??= [])
+  check('consentCategories', Array.isArray(consent) && consent.every((v) => typeof v == 'string'), 'must be an array of strings')
+  check('debug', typeof (s.debug ??= false) == 'boolean', 'must be true or false')
+  return { ...s, projectToken: (token as string).trim(), apiUrl: (url!.origin + url!.pathname).replace(/\/+$/, '') } as Config
 }
