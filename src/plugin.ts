@@ -78,19 +78,29 @@ function start(cfg: Config) {
       a.on('reset', () => ses.push({ k: key(), act: { at: now(), reset: true, ids: {}, props: {} }, cmds: [] }))
     },
     handle(ev: SegmentEvent) {
-      if (!cfg.consentCategories.every((c) => prefs(ev)?.[c] === true)) return
-      const at = now()
-      cookies.add(ev.anonymousId)
-      const cmds = mapEvent(ev, {
-        projectToken: cfg.projectToken,
-        eventNames: cfg.eventNames,
-        now: at,
-        warn,
-        drop: report,
-        knownCookie: (id) => cookies.has(id),
-      })
-      const opens = ev.type == 'page' || ev.type == 'screen'
-      ses.push({ k: key(), cmds, act: { at: toMs(ev.timestamp, at), opens, ids: customerIds(ev) ?? {}, props: opens ? sessionProps(ev.context) : {} } })
+      try {
+        const p = prefs(ev)
+        if (!cfg.consentCategories.every((c) => p && Object.hasOwn(p, c) && p[c] === true)) return
+        const at = now()
+        const k = key()
+        cookies.add(ev.anonymousId)
+        const cmds = mapEvent(ev, {
+          projectToken: cfg.projectToken,
+          eventNames: cfg.eventNames,
+          now: at,
+          id: k,
+          warn,
+          drop: report,
+          knownCookie: (id) => cookies.has(id),
+        })
+        const ids = customerIds(ev)
+        const opens = ev.type == 'page' || ev.type == 'screen'
+        ses.push({ k, cmds, act: { at: toMs(ev.timestamp, at), opens, ids, props: opens ? sessionProps(ev.context) : {} } })
+      } catch (e) {
+        // an event that throws when read (a hostile Proxy or getter)
+        log(e)
+        report('invalid_event')
+      }
     },
   }
 }

@@ -24,11 +24,19 @@ export type Config = Required<Settings>
 /** The loopback hosts to which `http:` is allowed. */
 export const isLoopback = (host: string) => /^(localhost|127(\.\d+){3}|\[::1\])$/.test(host)
 
+/** The longest delay a browser timer honours (2^31 - 1 ms, about 24.8 days). */
+const MAX_DELAY = 2 ** 31 - 1
+
 /** Validates settings and fills defaults; throws an Error naming the first bad setting. */
 export function configure(settings: unknown): Config {
-  const s = { ...(settings as object) } as Record<string, unknown>
-  const check = (name: string, ok: unknown, what: string, v = s[name]) => {
-    if (ok) return
+  let s = {} as Record<string, unknown>
+  /** throws naming `name` unless `ok(value)`; a value that throws when inspected is bad too */
+  const check = (name: string, ok: (v: any) => unknown, what: string, v = name == 'settings' ? settings : s[name]) => {
+    let good
+    try {
+      good = ok(v)
+    } catch {}
+    if (good) return
     let got
     try {
       got = JSON.stringify(v) ?? String(v)
@@ -37,25 +45,33 @@ export function configure(settings: unknown): Config {
     }
     throw new Error(`Infinario: setting "${name}" ${what}, got ${got}`)
   }
-  const num = (name: string, dflt: number, min: number, max?: number) => {
-    const v = (s[name] ??= dflt) as number
-    check(name, Number.isInteger(v) && v >= min && v <= (max ?? v), `must be a whole number ${max ? `from ${min} to ${max}` : `>= ${min}`}`)
+  const num = (name: string, dflt: number, min: number, max: number) => {
+    s[name] ??= dflt
+    check(name, (v) => Number.isInteger(v) && v >= min && v <= max, `must be a whole number from ${min} to ${max}`)
   }
-  check('settings', settings && typeof settings == 'object', 'must be an object', settings)
-  const token = s.projectToken
-  check('projectToken', typeof token == 'string' && token.trim(), 'must be a non-empty string')
-  let url: URL | undefined
-  try {
-    url = new URL(String((s.apiUrl ??= 'https://api.infinario.com')))
-  } catch {}
-  check('apiUrl', url && (url.protocol == 'https:' || (url.protocol == 'http:' && isLoopback(url.hostname))), 'must be an https: URL (http: only for localhost)')
-  num('sessionTimeoutMs', 12e5, 1)
-  num('flushIntervalMs', 1000, 0)
+  check('settings', (v) => v && typeof v == 'object' && (s = { ...v }), 'must be an object')
+  check('projectToken', (v) => typeof v == 'string' && v.trim(), 'must be a non-empty string')
+  let url: URL
+  s.apiUrl ??= 'https://api.infinario.com'
+  check(
+    'apiUrl',
+    (v) =>
+      (typeof v == 'string' || v instanceof URL) &&
+      ((url = new URL(v)).protocol == 'https:' || (url.protocol == 'http:' && isLoopback(url.hostname))),
+    'must be an https: URL (http: only for localhost)',
+  )
+  num('sessionTimeoutMs', 12e5, 1, MAX_DELAY)
+  num('flushIntervalMs', 1000, 0, MAX_DELAY)
   num('maxBatchSize', 50, 1, 50)
-  const names = (s.eventNames ??= {}) as object
-  check('eventNames', typeof names == 'object' && Object.values(names).every((v) => typeof v == 'string' && v), 'must map event names to non-empty strings')
-  const consent = (s.consentCategories ??= [])
-  check('consentCategories', Array.isArray(consent) && consent.every((v) => typeof v == 'string'), 'must be an array of strings')
-  check('debug', typeof (s.debug ??= false) == 'boolean', 'must be true or false')
-  return { ...s, projectToken: (token as string).trim(), apiUrl: (url!.origin + url!.pathname).replace(/\/+$/, '') } as Config
+  s.eventNames ??= {}
+  check(
+    'eventNames',
+    (v) => [Object.prototype, null].includes(Object.getPrototypeOf(v)) && Object.values(v).every((n) => typeof n == 'string' && n),
+    'must map event names to non-empty strings',
+  )
+  s.consentCategories ??= []
+  check('consentCategories', (v) => Array.isArray(v) && v.every((c) => typeof c == 'string') && (s.consentCategories = v.filter(() => 1)), 'must be an array of strings')
+  s.debug ??= false
+  check('debug', (v) => typeof v == 'boolean', 'must be true or false')
+  return { ...s, projectToken: (s.projectToken as string).trim(), apiUrl: (url!.origin + url!.pathname).replace(/\/+$/, '') } as Config
 }

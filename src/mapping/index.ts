@@ -13,17 +13,26 @@ export { contextExtras, sessionProps }
 const str = (v: unknown): string | undefined =>
   typeof v == 'string' ? v || undefined : typeof v == 'number' && isFinite(v) ? v + '' : undefined
 
-/** `cookie` = anonymousId, `registered` = userId, each when known; undefined when neither is. */
+/** An id: a string or finite number, at most 16 384 characters (a cut id would name someone else). */
+const idOf = (v: unknown) => {
+  const s = str(v)
+  return s && s.length <= 16384 ? s : undefined
+}
+
+/** `cookie` = anonymousId, `registered` = userId, each when known and valid; undefined when neither is. */
 export function customerIds(ev: { userId?: unknown; anonymousId?: unknown }): CustomerIds | undefined {
-  const registered = str(ev.userId)
-  const cookie = str(ev.anonymousId)
+  const registered = idOf(ev.userId)
+  const cookie = idOf(ev.anonymousId)
   return registered || cookie ? { ...(registered && { registered }), ...(cookie && { cookie }) } : undefined
 }
 
-/** A timestamp (Date, ISO-8601 string or ms number) in ms; `now` when it is missing or invalid. */
+/**
+ * A timestamp (Date, ISO-8601 string or ms number) in ms; `now` when it is missing, invalid or not
+ * after 1970, and at most `now` (a future time would keep a session open until then).
+ */
 export function toMs(v: unknown, now: number): number {
   const t = typeof v == 'number' ? v : v instanceof Date ? v.getTime() : typeof v == 'string' ? Date.parse(v) : NaN
-  return isFinite(t) ? t : now
+  return t > 0 ? Math.min(t, now) : now
 }
 
 const eventCommand = (type: string, ids: CustomerIds, timeMs: number, properties: Properties, projectToken: string): EventCommand => ({
@@ -62,8 +71,7 @@ export function mapEvent(ev: SegmentEvent, o: MapOptions): Command[] {
       const type = t != 'track' ? t + '_visit' : name && (str(o.eventNames[name]) || name)
       if (!type) return no('invalid_event_name')
       if (type == 'campaign') w('event type "campaign" is reserved for Infinario campaigns', true)
-      const id = clean(str(ev.messageId))
-      if (id) m.set('message_id', id)
+      m.set('message_id', clean(str(ev.messageId) || o.id))
       n = addProps(m, ev.properties, 254, w)
       if (t != 'track') n += addProps(m, { screen_name: t == 'screen' ? ev.name : undefined, name: ev.name, category: ev.category }, 254)
       n += addProps(m, contextExtras(ev.context), 254)

@@ -55,8 +55,10 @@ export interface MapOptions {
   projectToken: string
   /** Segment event name -> Infinario event type */
   eventNames: Record<string, string>
-  /** current time in ms, used when an event has no valid timestamp */
+  /** current time in ms: the time of an event without a valid timestamp, and the latest one allowed */
   now: number
+  /** `message_id` of an event without a `messageId` */
+  id: string
   /** a warning; `always` = print even without debug (the `campaign` warning) */
   warn: (message: string, always?: boolean) => void
   /** a command (or a whole event) that cannot be sent: reported as a delivery failure */

@@ -27,7 +27,8 @@ export interface Activity {
   opens?: boolean
   /** analytics.reset(): ends the open session */
   reset?: boolean
-  ids: CustomerIds
+  /** the caller's ids; a call without any (dropped, or an alias by previousId alone) is no one's activity */
+  ids?: CustomerIds
   props: Properties
 }
 
@@ -46,12 +47,13 @@ export const idle = (s: Session | undefined, now: number, timeout: number): [Ses
 
 /** Applies one call. Returns the new state and the session events it causes, in order. */
 export function step(state: Session | undefined, a: Activity, timeout: number, newId: () => string): [Session | undefined, Emit[]] {
+  if (!a.ids) return [state, []]
   let [s, out] = idle(state, a.at, timeout)
   if (s && a.reset) {
     out.push({ type: 'session_end', at: Math.max(s.last, a.at), session: s })
     return [undefined, out]
   }
-  if (s) return [{ ...s, last: Math.max(s.last, a.at), ids: a.ids }, out]
+  if (s) return [{ ...s, last: Math.max(s.last, a.at), ids: a.ids! }, out]
   if (!a.opens) return [s, out]
   s = { id: newId(), start: a.at, last: a.at, props: a.props, ids: a.ids }
   out.push({ type: 'session_start', at: a.at, session: s })

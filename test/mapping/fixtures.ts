@@ -53,6 +53,7 @@ export const options = (o: Omit<Partial<MapOptions>, 'warn' | 'drop'> = {}) => (
   projectToken: TOKEN,
   eventNames: {} as Record<string, string>,
   now: NOW,
+  id: 'fallback-id',
   warn: vi.fn<MapOptions['warn']>(),
   drop: vi.fn<MapOptions['drop']>(),
   ...o,

@@ -239,7 +239,7 @@ describe('mapEvent on random events', () => {
   it('never throws; returns one well-formed command, or none and one drop report', () => {
     fc.assert(
       fc.property(segmentEvent, fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.constant('campaign'))), (ev, eventNames) => {
-        const o: MapOptions = { projectToken: 'token', eventNames, now: 1714557600000, warn: vi.fn(), drop: vi.fn(), knownCookie: () => false }
+        const o: MapOptions = { projectToken: 'token', eventNames, now: 1714557600000, id: 'fallback-id', warn: vi.fn(), drop: vi.fn(), knownCookie: () => false }
         const out = mapEvent(ev, o)
         expect(Array.isArray(out)).toBe(true)
         const drops = (o.drop as ReturnType<typeof vi.fn>).mock.calls

@@ -106,6 +106,11 @@ describe('track', () => {
     expect(Object.keys(c.data.properties).slice(0, 4)).toEqual(['message_id', 'path', 'x', 'location'])
   })
 
+  it.each([undefined, '', null, { id: 'x' }])('an event with messageId %j gets the fallback message_id', (messageId) => {
+    const [c] = mapEvent(track({ messageId }), options())
+    expect(c.data.properties.message_id).toBe('fallback-id')
+  })
+
   it('puts message_id first and overrides a user property of that name', () => {
     const o = options()
     const [c] = mapEvent(track({ properties: { a: 1, message_id: 'mine' } }), o)
@@ -349,11 +354,13 @@ describe('timestamp', () => {
   })
 
   it('toMs', () => {
-    expect(toMs(TS, 5)).toBe(TS.getTime())
-    expect(toMs('2024-05-01T09:59:58.123Z', 5)).toBe(TS.getTime())
-    expect(toMs(0, 5)).toBe(0)
-    expect(toMs('', 5)).toBe(5)
-    expect(toMs(NaN, 5)).toBe(5)
+    expect(toMs(TS, NOW)).toBe(TS.getTime())
+    expect(toMs('2024-05-01T09:59:58.123Z', NOW)).toBe(TS.getTime())
+    expect(toMs(1, NOW)).toBe(1)
+    // not after 1970, or invalid: now
+    for (const v of [0, -1, new Date(-5e11), '1960-01-01T00:00:00Z', '', NaN, -Infinity]) expect(toMs(v, NOW)).toBe(NOW)
+    // in the future (up to the last Date, year 275760): now, so that a session cannot stay open until then
+    for (const v of [NOW + 1, new Date(8.64e15), '+275760-09-13T00:00:00.000Z', Infinity]) expect(toMs(v, NOW)).toBe(NOW)
   })
 })
 

@@ -73,6 +73,14 @@ describe('activity', () => {
     expect(state!.ids).toEqual(user)
   })
 
+  it('a call without customer ids is no one\'s activity: it neither opens, extends nor ends a session', () => {
+    const none = (at: number, opens = false): Activity => ({ at, opens, props: {} })
+    expect(run([none(T0, true)])).toEqual({ state: undefined, out: [] })
+    const { state, out } = run([page(T0), none(T0 + 10 * MIN), none(T0 + 30 * MIN, true)])
+    expect(out.map(([t]) => t)).toEqual(['session_start'])
+    expect(state!.last).toBe(T0)
+  })
+
   it('does not move `last` back when the clock goes backwards, nor end the session', () => {
     const { state, out } = run([page(T0), track(T0 + 10 * MIN), track(T0 - 60 * MIN), page(T0 - 59 * MIN)])
     expect(out.map(([t]) => t)).toEqual(['session_start'])
