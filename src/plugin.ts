@@ -56,7 +56,17 @@ function start(cfg: Config) {
   })
   const now = Date.now
   const key = () => now().toString(36).padStart(9, '0') + tab + (seq++).toString(36).padStart(5, '0')
-  const ses = sessions({ store: () => db, fallback, outbox: box, timeout: cfg.sessionTimeoutMs, token: cfg.projectToken, tab, uid, key, now })
+  const ses = sessions({
+    store: () => db,
+    fallback,
+    outbox: box,
+    timeout: cfg.sessionTimeoutMs,
+    token: cfg.projectToken,
+    tab,
+    uid,
+    key,
+    now,
+  })
   const cookies = new Set<unknown>()
 
   // records and unload journals of tabs without their lock (closed, crashed, reloaded) are adopted
@@ -71,7 +81,8 @@ function start(cfg: Config) {
   addEventListener('visibilitychange', () => document.visibilityState == 'hidden' && hide())
   addEventListener('online', box.retryNow)
 
-  const prefs = (ev: SegmentEvent) => (ev.context as { consent?: { categoryPreferences?: Record<string, unknown> } })?.consent?.categoryPreferences
+  const prefs = (ev: SegmentEvent) =>
+    (ev.context as { consent?: { categoryPreferences?: Record<string, unknown> } })?.consent?.categoryPreferences
   return {
     attach(a: Analytics) {
       analytics = a

@@ -70,7 +70,11 @@ export function configure(settings: unknown): Config {
     'must map event names to non-empty strings',
   )
   s.consentCategories ??= []
-  check('consentCategories', (v) => Array.isArray(v) && v.every((c) => typeof c == 'string') && (s.consentCategories = v.filter(() => 1)), 'must be an array of strings')
+  check(
+    'consentCategories',
+    (v) => Array.isArray(v) && v.every((c) => typeof c == 'string') && (s.consentCategories = v.filter(() => 1)),
+    'must be an array of strings',
+  )
   s.debug ??= false
   check('debug', (v) => typeof v == 'boolean', 'must be true or false')
   return { ...s, projectToken: (s.projectToken as string).trim(), apiUrl: (url!.origin + url!.pathname).replace(/\/+$/, '') } as Config

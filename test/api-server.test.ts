@@ -41,13 +41,21 @@ describe('POST /bulk', () => {
   it('accepts valid commands, text/plain or application/json, and records what reached it', async () => {
     const r = await bulk([customer(), event()])
     expect(r).toEqual({ status: 200, body: { success: true, results: [{ status: 'ok' }, { status: 'ok' }] } })
-    const j = await post({ commands: [event({ type: 'view' }, { message_id: 'm-2' })] }, { headers: { 'Content-Type': 'application/json' } })
+    const j = await post(
+      { commands: [event({ type: 'view' }, { message_id: 'm-2' })] },
+      { headers: { 'Content-Type': 'application/json' } },
+    )
     expect(j.status).toBe(200)
     expect(api.commands.map((c) => c.name)).toEqual(['crm/customers', 'crm/events', 'crm/events'])
     expect(api.customers()).toEqual([customer().data])
     expect(api.events().map((e) => e.type)).toEqual(['purchase', 'view'])
     expect(api.events('view')).toHaveLength(1)
-    expect(api.byMessageId()).toEqual(new Map([['m-1', 1], ['m-2', 1]]))
+    expect(api.byMessageId()).toEqual(
+      new Map([
+        ['m-1', 1],
+        ['m-2', 1],
+      ]),
+    )
     expect(api.requests).toHaveLength(2)
     expect(api.requests[0]).toMatchObject({ status: 200, results: [{ status: 'ok' }, { status: 'ok' }] })
     expect(api.requests[0].headers['content-type']).toBe('text/plain;charset=UTF-8')
@@ -109,7 +117,11 @@ describe('CORS', () => {
   it('answers preflights, counts them, and reflects the Origin with credentials', async () => {
     const pre = await fetch(api.url + '/bulk', {
       method: 'OPTIONS',
-      headers: { Origin: 'http://127.0.0.1:9999', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' },
+      headers: {
+        Origin: 'http://127.0.0.1:9999',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'content-type',
+      },
     })
     expect(pre.status).toBe(204)
     expect(pre.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:9999')

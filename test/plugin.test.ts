@@ -44,7 +44,10 @@ Object.assign(globalThis, {
   addEventListener: win.addEventListener.bind(win),
   removeEventListener: win.removeEventListener.bind(win),
   dispatchEvent: win.dispatchEvent.bind(win),
-  cookieStore: { set: (...a: unknown[]) => (cookieWrites.push(a), Promise.resolve()), delete: (...a: unknown[]) => (cookieWrites.push(a), Promise.resolve()) },
+  cookieStore: {
+    set: (...a: unknown[]) => (cookieWrites.push(a), Promise.resolve()),
+    delete: (...a: unknown[]) => (cookieWrites.push(a), Promise.resolve()),
+  },
 })
 const documentStub = { visibilityState: 'visible' as 'visible' | 'hidden' }
 Object.defineProperty(documentStub, 'cookie', {
@@ -143,7 +146,13 @@ let messages = 0
 const mid = () => `mid-${++messages}-${Math.random().toString(36).slice(2, 8)}`
 
 const pageContext = () => ({
-  page: { path: '/shop', referrer: 'https://ref.example/', search: '?utm_source=news', title: 'Shop', url: 'https://shop.example/shop?utm_source=news' },
+  page: {
+    path: '/shop',
+    referrer: 'https://ref.example/',
+    search: '?utm_source=news',
+    title: 'Shop',
+    url: 'https://shop.example/shop?utm_source=news',
+  },
   campaign: { source: 'news' },
   userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
   locale: 'en-US',
@@ -283,8 +292,14 @@ describe('consent (SPEC §2)', () => {
     await h.marker(consented(YES))
 
     const arrived = h.api.ids()
-    expect(dropped.filter((id) => arrived.has(id)), 'events sent without consent').toEqual([])
-    expect(sent.filter((id) => !arrived.has(id)), 'consented events not sent').toEqual([])
+    expect(
+      dropped.filter((id) => arrived.has(id)),
+      'events sent without consent',
+    ).toEqual([])
+    expect(
+      sent.filter((id) => !arrived.has(id)),
+      'consented events not sent',
+    ).toEqual([])
     expect(h.api.customers().map((c) => c.ids.registered)).toEqual(['u-ok'])
     // no session was opened by a page without consent; the consented page opened one
     expect(h.api.events('session_start')).toHaveLength(1)
@@ -360,7 +375,8 @@ describe('security', () => {
     const h = await open({ apiUrl: undefined })
     // the default API host is not stubbed: the plugin must not reach anything else meanwhile
     const g = await open()
-    for (const t of ['track', 'page', 'screen', 'identify', 'group', 'alias']) g.call(event(t, { userId: 'u', groupId: 'g', previousId: 'p' }))
+    for (const t of ['track', 'page', 'screen', 'identify', 'group', 'alias'])
+      g.call(event(t, { userId: 'u', groupId: 'g', previousId: 'p' }))
     await g.marker()
     const mine = fetches.slice(before)
     for (const f of mine) {
@@ -388,7 +404,8 @@ describe('security', () => {
   it('writes no cookies', async () => {
     cookieWrites.length = 0
     const h = await open({ consentCategories: [] })
-    for (const t of ['page', 'track', 'identify', 'group', 'alias', 'screen']) h.call(event(t, { userId: 'u-1', groupId: 'g', previousId: 'anon-0' }))
+    for (const t of ['page', 'track', 'identify', 'group', 'alias', 'screen'])
+      h.call(event(t, { userId: 'u-1', groupId: 'g', previousId: 'anon-0' }))
     h.reset()
     await h.marker()
     win.dispatchEvent(new Event('pagehide'))
@@ -428,10 +445,14 @@ describe('security', () => {
     const realEval = globalThis.eval
     const RealFunction = globalThis.Function
     globalThis.eval = ((...a: unknown[]) => (evals('eval', ...a), realEval(a[0] as string))) as typeof eval
-    globalThis.Function = new Proxy(RealFunction, { construct: (t, a) => (evals('Function', ...a), Reflect.construct(t, a)), apply: (t, self, a) => (evals('Function', ...a), Reflect.apply(t, self, a)) })
+    globalThis.Function = new Proxy(RealFunction, {
+      construct: (t, a) => (evals('Function', ...a), Reflect.construct(t, a)),
+      apply: (t, self, a) => (evals('Function', ...a), Reflect.apply(t, self, a)),
+    })
     try {
       const h = await open()
-      for (const t of ['page', 'track', 'identify', 'group', 'alias', 'screen']) h.call(event(t, { userId: 'u', groupId: 'g', previousId: 'x' }))
+      for (const t of ['page', 'track', 'identify', 'group', 'alias', 'screen'])
+        h.call(event(t, { userId: 'u', groupId: 'g', previousId: 'x' }))
       await h.marker()
     } finally {
       globalThis.eval = realEval
@@ -441,7 +462,9 @@ describe('security', () => {
   })
 
   it('without debug, nothing of an event reaches the console, whatever happens to it', async () => {
-    const spies = (['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir', 'table'] as const).map((m) => vi.spyOn(console, m).mockImplementation(() => {}))
+    const spies = (['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir', 'table'] as const).map((m) =>
+      vi.spyOn(console, m).mockImplementation(() => {}),
+    )
     const S = 'SeCrEt'
     const h = await open()
     const secret = (what: string) => `${S}-${what}`
@@ -472,7 +495,10 @@ describe('security', () => {
     h.call(base('track', { properties: { p: secret('401') } }))
     await until(() => h.reports.some((r) => r.reason == 'unauthorized'), 'no unauthorized report')
     const printed = spies.flatMap((s) => s.mock.calls.map((args) => args.map((a) => (typeof a == 'string' ? a : safeJson(a))).join(' ')))
-    expect(printed.filter((m) => m.includes(S)), 'console output with event data').toEqual([])
+    expect(
+      printed.filter((m) => m.includes(S)),
+      'console output with event data',
+    ).toEqual([])
     // the campaign warning is printed, without debug too (SPEC §4)
     expect(printed.some((m) => m.includes('campaign'))).toBe(true)
   })
@@ -504,9 +530,39 @@ const boom = () => {
 type Recipe = { kind: string; n?: number; s?: string; inner?: unknown }
 
 const KINDS = [
-  'undefined', 'null', 'empty', 'space', 'string', 'number', 'nan', 'infinity', 'negative', 'bigint', 'symbol', 'function',
-  'object', 'array', 'date', 'invalidDate', 'huge', 'proto', 'constructor', 'cycle', 'getter', 'proxy', 'revoked',
-  'wide', 'deep', 'dots', 'toJSON', 'badToJSON', 'map', 'typed', 'tooLarge', 'nullProto', 'frozen',
+  'undefined',
+  'null',
+  'empty',
+  'space',
+  'string',
+  'number',
+  'nan',
+  'infinity',
+  'negative',
+  'bigint',
+  'symbol',
+  'function',
+  'object',
+  'array',
+  'date',
+  'invalidDate',
+  'huge',
+  'proto',
+  'constructor',
+  'cycle',
+  'getter',
+  'proxy',
+  'revoked',
+  'wide',
+  'deep',
+  'dots',
+  'toJSON',
+  'badToJSON',
+  'map',
+  'typed',
+  'tooLarge',
+  'nullProto',
+  'frozen',
 ] as const
 
 const recipe: fc.Arbitrary<Recipe> = fc.record(
@@ -514,7 +570,8 @@ const recipe: fc.Arbitrary<Recipe> = fc.record(
   { requiredKeys: ['kind'] },
 )
 
-const define = (o: object, k: string, v: unknown) => Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+const define = (o: object, k: string, v: unknown) =>
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
 
 function build(r: Recipe): unknown {
   const s = r.s ?? 'x'
@@ -580,7 +637,7 @@ function build(r: Recipe): unknown {
       return v
     }
     case 'dots':
-      return { '.': 1, $: 2, 'a.b': { 'c$d': { 'e.f': s } }, $set: { x: 1 }, a_b: 'collides' }
+      return { '.': 1, $: 2, 'a.b': { c$d: { 'e.f': s } }, $set: { x: 1 }, a_b: 'collides' }
     case 'toJSON':
       return { toJSON: () => ({ 'x.y': 1n, s }) }
     case 'badToJSON':
@@ -606,7 +663,13 @@ const eventRecipe = fc.record({
     { weight: 1, arbitrary: fc.constantFrom<unknown>('bogus', '', undefined, 42, 'Track', null) },
   ),
   event: fc.oneof(
-    fc.constantFrom<Recipe>({ kind: 'string', s: 'Order Completed' }, { kind: 'string', s: 'campaign' }, { kind: 'string', s: '__proto__' }, { kind: 'string', s: 'constructor' }, { kind: 'string', s: 'toString' }),
+    fc.constantFrom<Recipe>(
+      { kind: 'string', s: 'Order Completed' },
+      { kind: 'string', s: 'campaign' },
+      { kind: 'string', s: '__proto__' },
+      { kind: 'string', s: 'constructor' },
+      { kind: 'string', s: 'toString' },
+    ),
     recipe,
   ),
   userId: fc.oneof(fc.constant<Recipe>({ kind: 'string', s: 'user-1' }), recipe),
@@ -618,7 +681,11 @@ const eventRecipe = fc.record({
   category: recipe,
   properties: recipe,
   traits: recipe,
-  context: fc.oneof(fc.constant<Recipe>({ kind: 'pageContext' }), recipe, fc.constantFrom<Recipe>({ kind: 'hostileContext' }, { kind: 'hugeUserAgent' })),
+  context: fc.oneof(
+    fc.constant<Recipe>({ kind: 'pageContext' }),
+    recipe,
+    fc.constantFrom<Recipe>({ kind: 'hostileContext' }, { kind: 'hugeUserAgent' }),
+  ),
   /** the shape of the event object itself */
   shape: fc.constantFrom('plain', 'plain', 'plain', 'frozen', 'nullProto', 'getters', 'proxy'),
 })
@@ -628,15 +695,35 @@ function buildField(r: Recipe) {
   if (r.kind == 'uuid') return mid()
   if (r.kind == 'pageContext') return pageContext()
   if (r.kind == 'hostileContext')
-    return Object.defineProperties({ ...pageContext() }, { page: { get: boom, enumerable: true }, userAgentData: { value: new Proxy({}, { get: boom }), enumerable: true } })
-  if (r.kind == 'hugeUserAgent') return { ...pageContext(), userAgent: 'Mozilla/5.0 (iPad; Android Mobi) '.repeat(40_000), userAgentData: { brands: 'x', mobile: 'yes', platform: {} } }
+    return Object.defineProperties(
+      { ...pageContext() },
+      { page: { get: boom, enumerable: true }, userAgentData: { value: new Proxy({}, { get: boom }), enumerable: true } },
+    )
+  if (r.kind == 'hugeUserAgent')
+    return {
+      ...pageContext(),
+      userAgent: 'Mozilla/5.0 (iPad; Android Mobi) '.repeat(40_000),
+      userAgentData: { brands: 'x', mobile: 'yes', platform: {} },
+    }
   return build(r)
 }
 
 /** The event of a recipe; `timestamp`: the event's timestamp (default: now). */
 function buildEvent(r: EventRecipe, timestamp: unknown = new Date()): Record<string, unknown> {
   const fields: Record<string, unknown> = { type: r.type, timestamp }
-  for (const k of ['event', 'userId', 'anonymousId', 'previousId', 'groupId', 'messageId', 'name', 'category', 'properties', 'traits', 'context'] as const)
+  for (const k of [
+    'event',
+    'userId',
+    'anonymousId',
+    'previousId',
+    'groupId',
+    'messageId',
+    'name',
+    'category',
+    'properties',
+    'traits',
+    'context',
+  ] as const)
     fields[k] = buildField(r[k])
   switch (r.shape) {
     case 'frozen':
@@ -646,7 +733,8 @@ function buildEvent(r: EventRecipe, timestamp: unknown = new Date()): Record<str
     case 'getters': {
       // the fields are getters; `properties` throws
       const o = {}
-      for (const [k, v] of Object.entries(fields)) Object.defineProperty(o, k, { get: k == 'properties' ? boom : () => v, enumerable: true })
+      for (const [k, v] of Object.entries(fields))
+        Object.defineProperty(o, k, { get: k == 'properties' ? boom : () => v, enumerable: true })
       return o
     }
     case 'proxy':
@@ -663,65 +751,57 @@ const fromCalls = (api: Api, after: number) =>
   api.commands.slice(after).filter((c) => !(c.name == 'crm/events' && ['session_start', 'session_end', 'marker'].includes(c.data.type)))
 
 describe('hostile input through the hooks (property-based)', () => {
-  it(
-    'random events: the hook never throws and returns the context; every command sent is valid; every event not sent is reported',
-    async () => {
-      vi.spyOn(console, 'warn').mockImplementation(() => {})
-      const h = await open({ eventNames: { 'Order Completed': 'purchase', Clicked: 'campaign' } })
-      await fc.assert(
-        fc.asyncProperty(fc.array(eventRecipe, { minLength: 1, maxLength: 6 }), async (recipes) => {
-          const seen = h.api.commands.length
-          const reported = h.reports.length
-          for (const r of recipes) {
-            const ev = buildEvent(r)
-            let result: { ctx: Context; out: unknown } | undefined
-            expect(() => (result = h.hook(ev, r.type))).not.toThrow()
-            expect(result!.out, 'the hook returns the context it was given').toBe(result!.ctx)
-          }
-          await h.marker()
-          const sent = fromCalls(h.api, seen).length
-          const drops = h.reports.slice(reported)
-          for (const d of drops) {
-            expect(d.code).toBe('delivery_failure')
-            expect(typeof d.reason).toBe('string')
-          }
-          expect(h.api.violations, 'commands that break SPEC §3–§4: ' + JSON.stringify(h.api.violations).slice(0, 500)).toEqual([])
-          expect(
-            sent + drops.length,
-            `${recipes.length} events: ${sent} reached the API, ${drops.length} were reported (${drops.map((d) => d.reason).join(', ')}); every event is one or the other`,
-          ).toBe(recipes.length)
-        }),
-        { numRuns: RUNS },
-      )
-    },
-    120_000,
-  )
+  it('random events: the hook never throws and returns the context; every command sent is valid; every event not sent is reported', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const h = await open({ eventNames: { 'Order Completed': 'purchase', Clicked: 'campaign' } })
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventRecipe, { minLength: 1, maxLength: 6 }), async (recipes) => {
+        const seen = h.api.commands.length
+        const reported = h.reports.length
+        for (const r of recipes) {
+          const ev = buildEvent(r)
+          let result: { ctx: Context; out: unknown } | undefined
+          expect(() => (result = h.hook(ev, r.type))).not.toThrow()
+          expect(result!.out, 'the hook returns the context it was given').toBe(result!.ctx)
+        }
+        await h.marker()
+        const sent = fromCalls(h.api, seen).length
+        const drops = h.reports.slice(reported)
+        for (const d of drops) {
+          expect(d.code).toBe('delivery_failure')
+          expect(typeof d.reason).toBe('string')
+        }
+        expect(h.api.violations, 'commands that break SPEC §3–§4: ' + JSON.stringify(h.api.violations).slice(0, 500)).toEqual([])
+        expect(
+          sent + drops.length,
+          `${recipes.length} events: ${sent} reached the API, ${drops.length} were reported (${drops.map((d) => d.reason).join(', ')}); every event is one or the other`,
+        ).toBe(recipes.length)
+      }),
+      { numRuns: RUNS },
+    )
+  }, 120_000)
 
-  it(
-    'random settings-free plugins, one per run: a fresh plugin takes hostile events before and after load()',
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.array(eventRecipe, { minLength: 1, maxLength: 4 }), async (recipes) => {
-          const token = `early-${++plugins}`
-          const api = new Api(token)
-          const apiUrl = `https://early-${plugins}.example`
-          apis.set(apiUrl + '/bulk', api)
-          const plugin = infinarioDestination({ projectToken: token, apiUrl, flushIntervalMs: 0 })
-          // analytics-next does not wait for load() before calling hooks
-          for (const r of recipes) {
-            const ctx = { event: buildEvent(r) } as unknown as Context
-            expect(() => plugin.track!(ctx)).not.toThrow()
-          }
-          await plugin.load(new Context({ type: 'track', event: 'x' }), { emit() {}, on() {} } as never)
-          plugin.track!(new Context(event('track', { event: 'marker' }) as never))
-          await until(() => api.events('marker').length == 1, 'marker missing')
-          expect(api.violations, JSON.stringify(api.violations)).toEqual([])
-        }),
-        { numRuns: 15 },
-      )
-    },
-    120_000,
-  )
+  it('random settings-free plugins, one per run: a fresh plugin takes hostile events before and after load()', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventRecipe, { minLength: 1, maxLength: 4 }), async (recipes) => {
+        const token = `early-${++plugins}`
+        const api = new Api(token)
+        const apiUrl = `https://early-${plugins}.example`
+        apis.set(apiUrl + '/bulk', api)
+        const plugin = infinarioDestination({ projectToken: token, apiUrl, flushIntervalMs: 0 })
+        // analytics-next does not wait for load() before calling hooks
+        for (const r of recipes) {
+          const ctx = { event: buildEvent(r) } as unknown as Context
+          expect(() => plugin.track!(ctx)).not.toThrow()
+        }
+        await plugin.load(new Context({ type: 'track', event: 'x' }), { emit() {}, on() {} } as never)
+        plugin.track!(new Context(event('track', { event: 'marker' }) as never))
+        await until(() => api.events('marker').length == 1, 'marker missing')
+        expect(api.violations, JSON.stringify(api.violations)).toEqual([])
+      }),
+      { numRuns: 15 },
+    )
+  }, 120_000)
 
   it('huge payloads: a 1 MB string, 10 000 keys, a 5 MB event, 400 000-element arrays', async () => {
     const h = await open()

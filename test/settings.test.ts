@@ -10,7 +10,16 @@ import { infinarioDestination } from '../src/plugin'
 import { configure } from '../src/settings'
 
 const TOKEN = 'a4f0c3de-5b1e-4c7a-9d2f-1e2d3c4b5a69'
-const NAMES = ['projectToken', 'apiUrl', 'sessionTimeoutMs', 'flushIntervalMs', 'maxBatchSize', 'eventNames', 'consentCategories', 'debug'] as const
+const NAMES = [
+  'projectToken',
+  'apiUrl',
+  'sessionTimeoutMs',
+  'flushIntervalMs',
+  'maxBatchSize',
+  'eventNames',
+  'consentCategories',
+  'debug',
+] as const
 type Name = (typeof NAMES)[number]
 /** the most a browser's setTimeout accepts; a longer delay runs at once (WebIDL `long`) */
 const MAX_TIMER = 2 ** 31 - 1
@@ -139,7 +148,8 @@ describe('configure: apiUrl must be https: unless the host is loopback', () => {
     'https://',
     'https://exa mple.com',
   ]
-  for (const url of rejected) it(`rejects ${JSON.stringify(url)}, naming apiUrl`, () => void rejects({ projectToken: TOKEN, apiUrl: url }, 'apiUrl'))
+  for (const url of rejected)
+    it(`rejects ${JSON.stringify(url)}, naming apiUrl`, () => void rejects({ projectToken: TOKEN, apiUrl: url }, 'apiUrl'))
 
   it('rejects non-string apiUrl values, naming apiUrl', () => {
     for (const v of [1, true, {}, [], () => 'https://x.example', Symbol('https://x.example'), 10n, Object.create(null)])
@@ -382,7 +392,9 @@ describe('configure on fuzzed settings', () => {
         if (thrown !== undefined) {
           expect(thrown, `configure threw a non-Error for ${name} = ${describe_(value)}`).toBeInstanceOf(Error)
           expect((thrown as Error).message, `the error for ${name} = ${describe_(value)}`).toContain(`"${name}"`)
-          expect(verdict(name, value), `${name} = ${describe_(value)} is valid but was rejected: ${(thrown as Error).message}`).not.toBe('valid')
+          expect(verdict(name, value), `${name} = ${describe_(value)} is valid but was rejected: ${(thrown as Error).message}`).not.toBe(
+            'valid',
+          )
         } else {
           expect(verdict(name, value), `${name} = ${describe_(value)} is invalid but was accepted`).not.toBe('invalid')
           const c = config!
@@ -428,19 +440,33 @@ describe('configure on fuzzed settings', () => {
     const hostile: unknown[] = [
       ...NAMES.map(getter),
       new Proxy(base(), { get: boom }),
-      new Proxy(base(), { has: boom, ownKeys: boom, getOwnPropertyDescriptor: boom, get: (t, k) => (k == 'projectToken' ? boom() : Reflect.get(t, k)) }),
+      new Proxy(base(), {
+        has: boom,
+        ownKeys: boom,
+        getOwnPropertyDescriptor: boom,
+        get: (t, k) => (k == 'projectToken' ? boom() : Reflect.get(t, k)),
+      }),
       (() => {
         const r = Proxy.revocable(base(), {})
         r.revoke()
         return r.proxy
       })(),
-      Object.assign(Object.create({ get projectToken() { return boom() } }), {}),
+      Object.assign(
+        Object.create({
+          get projectToken() {
+            return boom()
+          },
+        }),
+        {},
+      ),
     ]
     for (const s of hostile) {
       let plugin: ReturnType<typeof infinarioDestination> | undefined
       expect(() => (plugin = infinarioDestination(s as never))).not.toThrow()
       let outcome: unknown = 'resolved'
-      await plugin!.load(new Context({ type: 'track', event: 'x' }), { emit: vi.fn(), on: vi.fn() } as never).catch((e: unknown) => (outcome = e))
+      await plugin!
+        .load(new Context({ type: 'track', event: 'x' }), { emit: vi.fn(), on: vi.fn() } as never)
+        .catch((e: unknown) => (outcome = e))
       expect(outcome).not.toBe('resolved')
       expect(plugin!.isLoaded()).toBe(false)
     }

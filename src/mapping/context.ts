@@ -13,23 +13,27 @@ export function contextExtras(context: unknown): Properties {
     const p = c.page || {}
     const m = c.campaign || {}
     const e = new Map<string, unknown>()
-    addProps(e, {
-      location: p.url,
-      path: p.path,
-      referrer: p.referrer,
-      title: p.title,
-      utm_source: m.source,
-      utm_medium: m.medium,
-      utm_campaign: m.name,
-      utm_term: m.term,
-      utm_content: m.content,
-      user_agent: c.userAgent,
-      ...device(c.userAgent, c.userAgentData),
-      locale: c.locale,
-      timezone: c.timezone,
-      library_name: c.library?.name,
-      library_version: c.library?.version,
-    }, 255)
+    addProps(
+      e,
+      {
+        location: p.url,
+        path: p.path,
+        referrer: p.referrer,
+        title: p.title,
+        utm_source: m.source,
+        utm_medium: m.medium,
+        utm_campaign: m.name,
+        utm_term: m.term,
+        utm_content: m.content,
+        user_agent: c.userAgent,
+        ...device(c.userAgent, c.userAgentData),
+        locale: c.locale,
+        timezone: c.timezone,
+        library_name: c.library?.name,
+        library_version: c.library?.version,
+      },
+      255,
+    )
     return Object.fromEntries([...e].filter(([, v]) => v != null && v !== ''))
   } catch {
     return {}

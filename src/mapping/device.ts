@@ -18,7 +18,11 @@ export interface Device {
  * Order matters: Edge, Opera and Samsung Internet also say "Chrome", Chrome also says "Safari";
  * iOS says "like Mac OS X", Android says "Linux".
  */
-const find = (ua: string, list: string) => list.split(',').find((x) => RegExp(x.replace(':', '|')).test(ua))?.split(':')[0]
+const find = (ua: string, list: string) =>
+  list
+    .split(',')
+    .find((x) => RegExp(x.replace(':', '|')).test(ua))
+    ?.split(':')[0]
 
 let last: [string, unknown, Device] | undefined
 

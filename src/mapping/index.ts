@@ -78,7 +78,7 @@ export function mapEvent(ev: SegmentEvent, o: MapOptions): Command[] {
       c = eventCommand(type, ids, toMs(ev.timestamp, o.now), {}, o.projectToken)
     } else {
       if (t == 'identify') n = addProps(m, ev.traits, 255, w)
-      else if (t == 'group') addProps(m, { group_id: ev.groupId }, 1), (n = addProps(m, ev.traits, 255, w, 'group_'))
+      else if (t == 'group') (addProps(m, { group_id: ev.groupId }, 1), (n = addProps(m, ev.traits, 255, w, 'group_')))
       else if (t != 'alias') throw 0
       else if (!(ids.cookie && (ids.cookie === str(ev.anonymousId) || o.knownCookie?.(ids.cookie))))
         w(`alias: previousId ${ids.cookie} is not a known anonymousId, it cannot be merged`)
@@ -88,7 +88,9 @@ export function mapEvent(ev: SegmentEvent, o: MapOptions): Command[] {
     c.data.properties = Object.fromEntries(m)
     const json = JSON.stringify(c)
     // UTF-8 takes at most 3 bytes per UTF-16 unit: encode only when it could be too large
-    return json.length * 3 > 8e5 && new TextEncoder().encode(json).length > 8e5 ? no('too_large', { type: 'type' in c.data ? c.data.type : t }) : [c]
+    return json.length * 3 > 8e5 && new TextEncoder().encode(json).length > 8e5
+      ? no('too_large', { type: 'type' in c.data ? c.data.type : t })
+      : [c]
   } catch {
     // not an event: no type of the six, or a hostile object
     return no('invalid_event')

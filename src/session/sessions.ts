@@ -74,7 +74,10 @@ export function sessions(o: SessionOptions) {
         return out[0]
       }).then(() => out)
     }
-    return o.store().then(go).catch(async (e) => go(await o.fallback(e), cached))
+    return o
+      .store()
+      .then(go)
+      .catch(async (e) => go(await o.fallback(e), cached))
   }
 
   function arm() {

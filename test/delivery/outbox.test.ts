@@ -26,7 +26,8 @@ function rec(i: number, extra: Record<string, unknown> = {}, at = T0): Rec {
   }
   return { k: 'k' + String(seq++).padStart(8, '0'), o: 'tab', c, n: JSON.stringify(c).length }
 }
-const recs = (from: number, to: number, extra?: Record<string, unknown>) => Array.from({ length: to - from }, (_, j) => rec(from + j, extra))
+const recs = (from: number, to: number, extra?: Record<string, unknown>) =>
+  Array.from({ length: to - from }, (_, j) => rec(from + j, extra))
 const ids = (cmds: Command[]) => cmds.map((c) => (c.data.properties as { i: number }).i)
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, j) => from + j)
 
@@ -236,11 +237,7 @@ describe('per-command results', () => {
     await tick(0)
     await t.add(recs(3, 6))
     await tick(5000)
-    expect(t.requests.map((r) => ids(r.commands))).toEqual([
-      [0, 1, 2],
-      [0, 3, 4],
-      [5],
-    ])
+    expect(t.requests.map((r) => ids(r.commands))).toEqual([[0, 1, 2], [0, 3, 4], [5]])
   })
 })
 
@@ -332,7 +329,11 @@ describe('failed requests', () => {
   it('still backs off when Retry-After says 0 or lies in the past (no request storm)', async () => {
     const t = setup()
     await t.add(recs(0, 1))
-    t.replies.push({ status: 503, retryAfter: '0' }, { status: 503, retryAfter: 'Thu, 01 Jan 1970 00:00:00 GMT' }, { status: 503, retryAfter: '0' })
+    t.replies.push(
+      { status: 503, retryAfter: '0' },
+      { status: 503, retryAfter: 'Thu, 01 Jan 1970 00:00:00 GMT' },
+      { status: 503, retryAfter: '0' },
+    )
     await tick(1000)
     await tick(100)
     expect(t.requests).toHaveLength(1)
@@ -488,7 +489,12 @@ describe('unload', () => {
     await t.add(recs(0, 120))
     t.box.unload([])
     expect(t.beaconed().map((c) => c.length)).toEqual([50, 50, 20])
-    expect(t.beaconed().flat().map((c) => (c.data.properties as { i: number }).i)).toEqual(range(0, 120))
+    expect(
+      t
+        .beaconed()
+        .flat()
+        .map((c) => (c.data.properties as { i: number }).i),
+    ).toEqual(range(0, 120))
     expect(t.box.size()).toBe(0)
     await tick(0)
     expect(await t.stored()).toEqual([])
@@ -665,7 +671,10 @@ describe('storage', () => {
   it('goes on sending when storage fails', async () => {
     const t = setup()
     const box = outbox({
-      transport: { post: async (b) => (t.requests.push({ commands: JSON.parse(b).commands, at: Date.now() }), okAll(JSON.parse(b).commands)), beacon: () => true },
+      transport: {
+        post: async (b) => (t.requests.push({ commands: JSON.parse(b).commands, at: Date.now() }), okAll(JSON.parse(b).commands)),
+        beacon: () => true,
+      },
       store: () => Promise.reject(new Error('no IndexedDB')),
       journal: 'j:',
       tab: 'tab',

@@ -6,8 +6,7 @@ const UA = {
   edge: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0',
   opera: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 OPR/116.0.0.0',
   firefoxMac: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0',
-  safariMac:
-    'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15',
+  safariMac: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15',
   safariIphone:
     'Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1',
   chromeIphone:
@@ -65,10 +64,18 @@ describe('device: from the user-agent string', () => {
 })
 
 describe('device: with userAgentData', () => {
-  const brands = [{ brand: 'Google Chrome', version: '131' }, { brand: 'Chromium', version: '131' }, { brand: 'Not_A Brand', version: '24' }]
+  const brands = [
+    { brand: 'Google Chrome', version: '131' },
+    { brand: 'Chromium', version: '131' },
+    { brand: 'Not_A Brand', version: '24' },
+  ]
 
   it('takes the platform from it', () => {
-    expect(device(CHROME_UA, { brands, mobile: false, platform: 'Chrome OS' })).toEqual({ browser: 'Chrome', os: 'Chrome OS', device: 'desktop' })
+    expect(device(CHROME_UA, { brands, mobile: false, platform: 'Chrome OS' })).toEqual({
+      browser: 'Chrome',
+      os: 'Chrome OS',
+      device: 'desktop',
+    })
   })
 
   it('falls back to the user agent for an empty or "Unknown" platform', () => {
@@ -85,7 +92,11 @@ describe('device: with userAgentData', () => {
 
   it('ignores malformed userAgentData, and throwing getters', () => {
     expect(device(CHROME_UA, { mobile: 'yes', platform: 7 })).toEqual({ browser: 'Chrome', os: 'Windows', device: 'desktop' })
-    const hostile = Object.defineProperty({}, 'platform', { get: () => { throw new Error('no') } })
+    const hostile = Object.defineProperty({}, 'platform', {
+      get: () => {
+        throw new Error('no')
+      },
+    })
     expect(() => device(CHROME_UA, hostile)).not.toThrow()
   })
 })

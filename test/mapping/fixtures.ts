@@ -2,8 +2,7 @@
 import type { MapOptions, SegmentEvent } from '../../src/mapping/types'
 import { vi } from 'vitest'
 
-export const CHROME_UA =
-  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+export const CHROME_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 
 export const URL_ = 'https://shop.example/p?utm_source=news&utm_medium=email&utm_campaign=spring&utm_term=shoes&utm_content=banner'
 
@@ -81,6 +80,14 @@ export const page = (e: Partial<SegmentEvent> = {}): SegmentEvent => ({
   name: 'Product',
   category: 'Shoes',
   // as analytics-next fills them: page context, the call's properties, category and name
-  properties: { path: '/p', referrer: '', search: URL_.slice(URL_.indexOf('?')), title: 'Shop', url: URL_, category: 'Shoes', name: 'Product' },
+  properties: {
+    path: '/p',
+    referrer: '',
+    search: URL_.slice(URL_.indexOf('?')),
+    title: 'Shop',
+    url: URL_,
+    category: 'Shoes',
+    name: 'Product',
+  },
   ...e,
 })

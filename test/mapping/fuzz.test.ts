@@ -18,8 +18,28 @@ const boom = () => {
 }
 
 const key = fc.oneof(
-  fc.constantFrom('.', '$', 'a.b', '$set', 'a$b.c', 'a_b', '__proto__', 'constructor', 'prototype', 'polluted', '', 'toString',
-    'hasOwnProperty', 'message_id', 'session_id', 'ключ.ü', '😀$', '0', '42', 'toJSON'),
+  fc.constantFrom(
+    '.',
+    '$',
+    'a.b',
+    '$set',
+    'a$b.c',
+    'a_b',
+    '__proto__',
+    'constructor',
+    'prototype',
+    'polluted',
+    '',
+    'toString',
+    'hasOwnProperty',
+    'message_id',
+    'session_id',
+    'ключ.ü',
+    '😀$',
+    '0',
+    '42',
+    'toJSON',
+  ),
   fc.string({ maxLength: 8 }),
   fc.string({ unit: 'grapheme', maxLength: 4 }),
 )
@@ -99,10 +119,21 @@ function mutate(root: unknown, ms: Mutation[]) {
 
 /** Copies a generated tree (fast-check may reuse values) so that mutating it is safe. */
 const copy = (v: unknown): unknown =>
-  Array.isArray(v) ? v.map(copy) : v && typeof v == 'object' && !(v instanceof Date) ? define(Object.entries(v).map(([k, x]) => [k, copy(x)])) : v
+  Array.isArray(v)
+    ? v.map(copy)
+    : v && typeof v == 'object' && !(v instanceof Date)
+      ? define(Object.entries(v).map(([k, x]) => [k, copy(x)]))
+      : v
 
 const hostile = fc
-  .tuple(fc.oneof(tree, tree.map((t) => define([['a', t]]))), fc.array(mutation, { maxLength: 6 }), fc.nat(400))
+  .tuple(
+    fc.oneof(
+      tree,
+      tree.map((t) => define([['a', t]])),
+    ),
+    fc.array(mutation, { maxLength: 6 }),
+    fc.nat(400),
+  )
   .map(([t, ms, wide]) => {
     const root = copy(t)
     mutate(root, ms)
@@ -206,7 +237,10 @@ const segmentEvent: fc.Arbitrary<SegmentEvent> = fc.record(
     timestamp: fc.oneof(fc.date({ noInvalidDate: false }), fc.integer(), fc.double(), fc.string(), fc.constant(undefined)),
     properties: hostile,
     traits: hostile,
-    context: fc.oneof(fc.constant(0).map(() => context()), hostile),
+    context: fc.oneof(
+      fc.constant(0).map(() => context()),
+      hostile,
+    ),
   },
   { requiredKeys: ['type'] },
 )
@@ -239,7 +273,15 @@ describe('mapEvent on random events', () => {
   it('never throws; returns one well-formed command, or none and one drop report', () => {
     fc.assert(
       fc.property(segmentEvent, fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.constant('campaign'))), (ev, eventNames) => {
-        const o: MapOptions = { projectToken: 'token', eventNames, now: 1714557600000, id: 'fallback-id', warn: vi.fn(), drop: vi.fn(), knownCookie: () => false }
+        const o: MapOptions = {
+          projectToken: 'token',
+          eventNames,
+          now: 1714557600000,
+          id: 'fallback-id',
+          warn: vi.fn(),
+          drop: vi.fn(),
+          knownCookie: () => false,
+        }
         const out = mapEvent(ev, o)
         expect(Array.isArray(out)).toBe(true)
         const drops = (o.drop as ReturnType<typeof vi.fn>).mock.calls
@@ -251,7 +293,10 @@ describe('mapEvent on random events', () => {
           const mid = typeof ev.messageId == 'string' && ev.messageId
           // first, except before integer-like keys, which JavaScript objects always put first
           if (mid && out[0].name == 'crm/events')
-            expect(Object.entries(out[0].data.properties).find(([k]) => !/^(0|[1-9]\d*)$/.test(k))).toEqual(['message_id', mid.slice(0, 16384)])
+            expect(Object.entries(out[0].data.properties).find(([k]) => !/^(0|[1-9]\d*)$/.test(k))).toEqual([
+              'message_id',
+              mid.slice(0, 16384),
+            ])
         }
         for (const c of (o.warn as ReturnType<typeof vi.fn>).mock.calls) expect(typeof c[0]).toBe('string')
       }),

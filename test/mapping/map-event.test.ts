@@ -140,8 +140,18 @@ describe('track', () => {
   it('applies the property rules to event properties', () => {
     const cyc: Record<string, unknown> = { a: 1 }
     cyc.me = cyc
-    const [c] = mapEvent(track({ properties: { 'a.b': { 'c$': [undefined, 1n] }, when: TS, n: NaN, f: () => 1, cyc }, context: {} }), options())
-    expect(c.data.properties).toEqual({ message_id: MID, a_b_c_: [null, '1'], when: TS.toISOString(), n: null, cyc_a: 1, cyc_me: '[Circular]' })
+    const [c] = mapEvent(
+      track({ properties: { 'a.b': { c$: [undefined, 1n] }, when: TS, n: NaN, f: () => 1, cyc }, context: {} }),
+      options(),
+    )
+    expect(c.data.properties).toEqual({
+      message_id: MID,
+      a_b_c_: [null, '1'],
+      when: TS.toISOString(),
+      n: null,
+      cyc_a: 1,
+      cyc_me: '[Circular]',
+    })
   })
 
   it('does not change the event', () => {
@@ -179,7 +189,17 @@ describe('page and screen', () => {
         ),
       },
     })
-    expect(Object.keys(c.data.properties).slice(0, 9)).toEqual(['message_id', 'path', 'referrer', 'search', 'title', 'url', 'category', 'name', 'location'])
+    expect(Object.keys(c.data.properties).slice(0, 9)).toEqual([
+      'message_id',
+      'path',
+      'referrer',
+      'search',
+      'title',
+      'url',
+      'category',
+      'name',
+      'location',
+    ])
     expect(o.drop).not.toHaveBeenCalled()
   })
 
@@ -261,7 +281,11 @@ describe('alias', () => {
 
   it('without previousId merges the current anonymousId, as Segment does', () => {
     const o = options()
-    expect(mapEvent(alias({ previousId: undefined }), o)[0].data).toEqual({ ids: { registered: 'user-42', cookie: 'a1b2c3d4-anon' }, project_id: TOKEN, properties: {} })
+    expect(mapEvent(alias({ previousId: undefined }), o)[0].data).toEqual({
+      ids: { registered: 'user-42', cookie: 'a1b2c3d4-anon' },
+      project_id: TOKEN,
+      properties: {},
+    })
     expect(o.warn).not.toHaveBeenCalled()
   })
 })
@@ -285,7 +309,13 @@ describe('group', () => {
       data: {
         ids: IDS,
         project_id: TOKEN,
-        properties: { group_id: 'acme', group_name: 'Acme Inc', group_employees: 120, group_address_city: 'Brno', group_address_geo: { lat: 49.2 } },
+        properties: {
+          group_id: 'acme',
+          group_name: 'Acme Inc',
+          group_employees: 120,
+          group_address_city: 'Brno',
+          group_address_geo: { lat: 49.2 },
+        },
       },
     })
     expect(Object.keys(c.data.properties)[0]).toBe('group_id')
@@ -294,7 +324,9 @@ describe('group', () => {
 
   it('keeps group_id over a trait named id', () => {
     const o = options()
-    expect(mapEvent({ type: 'group', groupId: 'g1', userId: 'u', traits: { id: 'other' } }, o)[0].data.properties).toEqual({ group_id: 'g1' })
+    expect(mapEvent({ type: 'group', groupId: 'g1', userId: 'u', traits: { id: 'other' } }, o)[0].data.properties).toEqual({
+      group_id: 'g1',
+    })
     expect(o.warn.mock.calls).toEqual([['duplicate key dropped: group_id']])
   })
 
@@ -302,14 +334,22 @@ describe('group', () => {
     const o = options()
     const traits = Object.fromEntries(Array.from({ length: 300 }, (_, i) => ['t' + i, i]))
     const [c] = mapEvent({ type: 'group', groupId: 'g1', userId: 'u', traits }, o)
-    expect(Object.keys(c.data.properties)).toEqual(['group_id', ...Object.keys(traits).slice(0, 254).map((k) => 'group_' + k)])
+    expect(Object.keys(c.data.properties)).toEqual([
+      'group_id',
+      ...Object.keys(traits)
+        .slice(0, 254)
+        .map((k) => 'group_' + k),
+    ])
     expect(o.warn.mock.calls).toEqual([['46 properties dropped: over 255 keys']])
   })
 })
 
 describe('identity', () => {
   it.each([
-    [{ userId: 'u', anonymousId: 'a' }, { registered: 'u', cookie: 'a' }],
+    [
+      { userId: 'u', anonymousId: 'a' },
+      { registered: 'u', cookie: 'a' },
+    ],
     [{ anonymousId: 'a' }, { cookie: 'a' }],
     [{ userId: 'u', anonymousId: null }, { registered: 'u' }],
     [{ userId: 42, anonymousId: '' }, { registered: '42' }],
@@ -405,7 +445,14 @@ describe('hostile events', () => {
   it.each([
     ['null', null],
     ['an unknown type', { type: 'merge', userId: 'u' }],
-    ['a throwing getter', Object.defineProperty({ userId: 'u' }, 'type', { get: () => { throw new Error('no') } })],
+    [
+      'a throwing getter',
+      Object.defineProperty({ userId: 'u' }, 'type', {
+        get: () => {
+          throw new Error('no')
+        },
+      }),
+    ],
   ])('drops %s as invalid_event', (_, ev) => {
     const o = options()
     expect(mapEvent(ev as SegmentEvent, o)).toEqual([])
@@ -430,7 +477,9 @@ describe('hostile events', () => {
 
 describe('sessionEvent', () => {
   it('assembles a crm/events command', () => {
-    expect(sessionEvent('session_end', { cookie: 'a' }, 1714557598123, { message_id: 'm', duration: 12.5, session_id: 's' }, TOKEN)).toEqual({
+    expect(
+      sessionEvent('session_end', { cookie: 'a' }, 1714557598123, { message_id: 'm', duration: 12.5, session_id: 's' }, TOKEN),
+    ).toEqual({
       name: 'crm/events',
       data: {
         customer_ids: { cookie: 'a' },

@@ -57,22 +57,38 @@ describe('clean (SPEC §4 rule 4: values must be JSON)', () => {
     for (let i = 0; i < 40; i++) node = node.c = {}
     let out = clean(root) as Record<string, unknown>
     let depth = 0
-    while (typeof out.c == 'object') (out = out.c as Record<string, unknown>), depth++
+    while (typeof out.c == 'object') ((out = out.c as Record<string, unknown>), depth++)
     expect(depth).toBe(31)
     expect(out.c).toBe('[Too deep]')
   })
 
   it('drops a key whose getter throws, and keeps the rest', () => {
     const o = { a: 1, b: 2 }
-    Object.defineProperty(o, 'boom', { enumerable: true, get: () => { throw new Error('no') } })
+    Object.defineProperty(o, 'boom', {
+      enumerable: true,
+      get: () => {
+        throw new Error('no')
+      },
+    })
     expect(clean(o)).toEqual({ a: 1, b: 2 })
     const arr = [1, 2]
-    Object.defineProperty(arr, 1, { get: () => { throw new Error('no') } })
+    Object.defineProperty(arr, 1, {
+      get: () => {
+        throw new Error('no')
+      },
+    })
     expect(clean(arr)).toEqual([1, null])
   })
 
   it('drops a Proxy whose traps throw, and a revoked Proxy', () => {
-    const hostile = new Proxy({}, { ownKeys: () => { throw new Error('no') } })
+    const hostile = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('no')
+        },
+      },
+    )
     const { proxy, revoke } = Proxy.revocable({ a: 1 }, {})
     revoke()
     expect(clean({ a: 1, hostile, proxy })).toEqual({ a: 1 })
@@ -81,12 +97,16 @@ describe('clean (SPEC §4 rule 4: values must be JSON)', () => {
 
   it('uses toJSON when there is one, and drops the value when it throws', () => {
     const money = { amount: 5, toJSON: () => '5 EUR' }
-    const bad = { toJSON: () => { throw new Error('no') } }
+    const bad = {
+      toJSON: () => {
+        throw new Error('no')
+      },
+    }
     expect(clean({ money, bad, url: new URL('https://a.example/x') })).toEqual({ money: '5 EUR', url: 'https://a.example/x' })
   })
 
   it('replaces "." and "$" in keys by "_" at every depth (rule 2)', () => {
-    expect(clean({ 'a.b': { 'c$d': [{ 'e.f$': 1 }] } })).toEqual({ a_b: { c_d: [{ e_f_: 1 }] } })
+    expect(clean({ 'a.b': { c$d: [{ 'e.f$': 1 }] } })).toEqual({ a_b: { c_d: [{ e_f_: 1 }] } })
   })
 
   it('keeps the first of two keys that collide after replacement, with a warning', () => {
@@ -124,9 +144,13 @@ describe('clean (SPEC §4 rule 4: values must be JSON)', () => {
 
 describe('toProperties (rules 1–3)', () => {
   it('flattens one level, keeps deeper objects and arrays as values (rule 1)', () => {
-    expect(
-      toProperties({ address: { country: 'UK', city: 'London', geo: { lat: 51.5 } }, tags: ['a', { b: 1 }], n: 1 }),
-    ).toEqual({ address_country: 'UK', address_city: 'London', address_geo: { lat: 51.5 }, tags: ['a', { b: 1 }], n: 1 })
+    expect(toProperties({ address: { country: 'UK', city: 'London', geo: { lat: 51.5 } }, tags: ['a', { b: 1 }], n: 1 })).toEqual({
+      address_country: 'UK',
+      address_city: 'London',
+      address_geo: { lat: 51.5 },
+      tags: ['a', { b: 1 }],
+      n: 1,
+    })
   })
 
   it('keeps insertion order, with flattened keys in place', () => {
@@ -145,11 +169,7 @@ describe('toProperties (rules 1–3)', () => {
   it('sanitizes keys before flattening: the first wins on a collision', () => {
     const warn = vi.fn()
     expect(toProperties({ a_b: 1, a: { b: 2, c: 3 }, 'a.c': 4, x$: { c: 5 }, x__c: 6 }, warn)).toEqual({ a_b: 1, a_c: 3, x__c: 5 })
-    expect(warn.mock.calls).toEqual([
-      ['duplicate key dropped: a_b'],
-      ['duplicate key dropped: a_c'],
-      ['duplicate key dropped: x__c'],
-    ])
+    expect(warn.mock.calls).toEqual([['duplicate key dropped: a_b'], ['duplicate key dropped: a_c'], ['duplicate key dropped: x__c']])
   })
 
   it('gives {} for anything but a plain object', () => {
@@ -192,6 +212,10 @@ describe('addProps', () => {
   it('adds after what is there, keeps existing keys silently when no warn is given, and reports drops', () => {
     const m = new Map<string, unknown>([['message_id', 'm']])
     expect(addProps(m, { message_id: 'x', a: 1, b: 2, c: 3 }, 3)).toBe(1)
-    expect([...m]).toEqual([['message_id', 'm'], ['a', 1], ['b', 2]])
+    expect([...m]).toEqual([
+      ['message_id', 'm'],
+      ['a', 1],
+      ['b', 2],
+    ])
   })
 })

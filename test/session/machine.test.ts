@@ -73,7 +73,7 @@ describe('activity', () => {
     expect(state!.ids).toEqual(user)
   })
 
-  it('a call without customer ids is no one\'s activity: it neither opens, extends nor ends a session', () => {
+  it("a call without customer ids is no one's activity: it neither opens, extends nor ends a session", () => {
     const none = (at: number, opens = false): Activity => ({ at, opens, props: {} })
     expect(run([none(T0, true)])).toEqual({ state: undefined, out: [] })
     const { state, out } = run([page(T0), none(T0 + 10 * MIN), none(T0 + 30 * MIN, true)])

@@ -12,7 +12,14 @@ const MIN = 60_000
 const TIMEOUT = 20 * MIN
 const T0 = Date.parse('2024-05-01T12:00:00Z')
 const anon: CustomerIds = { cookie: 'anon-1' }
-const opener: Properties = { location: 'https://shop.example/?utm_source=news', path: '/', utm_source: 'news', browser: 'Firefox', os: 'Linux', device: 'desktop' }
+const opener: Properties = {
+  location: 'https://shop.example/?utm_source=news',
+  path: '/',
+  utm_source: 'news',
+  browser: 'Firefox',
+  os: 'Linux',
+  device: 'desktop',
+}
 
 /** fake-indexeddb runs on real `setImmediate`; this lets its pending work finish. */
 async function settle() {
