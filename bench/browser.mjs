@@ -13,25 +13,13 @@
 import { chromium } from '@playwright/test'
 import { startApi } from '../demo/server/api.mjs'
 import { startSite } from '../demo/server/site.mjs'
-import { ensureChromium } from '../e2e/chromium.mjs'
+import { CHROMIUM_ARGS, ensureChromium } from '../e2e/chromium.mjs'
 
 export const TOKEN = '3f2c1a9e-8b7d-4c6e-a5f4-0d1e2b3c4a5f'
 const WRITE_KEY = 'bench-write-key'
 /** the e2e pages' policy: no inline scripts, no eval, connections only to 127.0.0.1 */
 const CSP = "default-src 'self'; script-src 'self'; connect-src 'self' http://127.0.0.1:*; img-src 'self' data:; style-src 'self'"
 
-const ARGS = [
-  '--no-sandbox',
-  '--headless',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  // nothing but the loopback interface resolves: a request to another host is counted, never sent
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-]
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const median = (xs) => {
@@ -43,7 +31,7 @@ const median = (xs) => {
 /** Starts the API, the site and Chromium. */
 export async function startBench() {
   const executablePath = await ensureChromium()
-  const browser = await chromium.launch({ executablePath, args: ARGS })
+  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS })
   const api = await startApi({ token: TOKEN })
   const site = await startSite({ headers: { 'Content-Security-Policy': CSP } })
   return {

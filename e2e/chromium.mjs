@@ -12,6 +12,20 @@ import { pathToFileURL } from 'node:url'
 
 export const SYSTEM_CHROMIUM = '/usr/bin/chromium'
 
+/** The flags of every Chromium the tests and the benchmark launch. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  // nothing but the loopback interface resolves: no request can leave 127.0.0.1
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+]
+
 /** Playwright's own Chromium, when it was installed (`npx playwright install chromium`). */
 async function playwrightChromium() {
   try {
