@@ -6,6 +6,10 @@
  *   POST /__control/reset      clears records and faults
  *   GET  /__control/state      JSON: fault, preflights, requests, commands
  *   GET  /__control/stream     server-sent events: one `data:` line per /bulk request as it is answered
+ *                              (the request as in `requests`, without headers, plus `seq`: its 1-based
+ *                              position in `requests`, and `mode`: its Sec-Fetch-Mode, `no-cors` for a
+ *                              beacon); an `event: control` message with `{fault}` when the fault is set
+ *                              or the records are reset (`reset: true`)
  *
  * Every command is validated against SPEC §3–§4; a command that passes is answered `ok` and recorded
  * in `commands` ("reached Infinario"). CORS works like the real API: the request Origin is reflected,
@@ -163,6 +167,10 @@ const normalizeFault = (f) => {
 export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
   const listeners = new Set()
   const streams = new Set()
+  /** tells the streams that the fault changed or the records were reset */
+  const control = (data) => {
+    for (const s of streams) s.res.write(`event: control\ndata: ${JSON.stringify({ fault, ...data })}\n\n`)
+  }
   let fault = {}
   let counted = 0 // valid commands seen since the fault was set, for retryEvery / errorEvery
 
@@ -182,6 +190,7 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
     setFault(f) {
       fault = normalizeFault(f)
       counted = 0
+      control({})
       return handle.fault
     },
     reset() {
@@ -190,6 +199,7 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
       handle.preflights = 0
       fault = {}
       counted = 0
+      control({ reset: true })
     },
     on(listener) {
       listeners.add(listener)
@@ -310,13 +320,16 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
   function stream(req, res) {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive' })
     res.write(': connected\n\n')
-    const off = handle.on((entry) => res.write(`data: ${JSON.stringify({ ...entry, headers: undefined })}\n\n`))
+    const off = handle.on((entry) => {
+      const seq = handle.requests.indexOf(entry) + 1
+      res.write(`data: ${JSON.stringify({ ...entry, headers: undefined, seq, mode: entry.headers['sec-fetch-mode'] })}\n\n`)
+    })
     const s = { res, off }
     streams.add(s)
     req.on('close', () => (off(), streams.delete(s)))
   }
 
-  async function control(req, res, path) {
+  async function controlRequest(req, res, path) {
     if (req.method === 'GET' && path === '/__control/state')
       return send(res, 200, { fault, preflights: handle.preflights, requests: handle.requests, commands: handle.commands })
     if (req.method === 'GET' && path === '/__control/stream') return stream(req, res)
@@ -355,7 +368,7 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
         if (req.method !== 'POST') return send(res, 405, { error: 'method not allowed' }, { Allow: 'POST, OPTIONS' })
         return await bulk(req, res)
       }
-      return await control(req, res, path)
+      return await controlRequest(req, res, path)
     } catch (e) {
       if (!res.headersSent) send(res, 500, { error: String(e?.message ?? e) })
       else res.destroy()

@@ -14,6 +14,8 @@ export interface StartSiteOptions {
   host?: string
   /** extra headers for every HTML response, e.g. a Content-Security-Policy */
   headers?: Record<string, string>
+  /** replaces `{{NAME}}` in HTML files by `vars.NAME`, HTML-escaped */
+  vars?: Record<string, string>
 }
 
 export function startSite(options?: StartSiteOptions): Promise<SiteHandle>

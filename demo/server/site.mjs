@@ -10,9 +10,11 @@
  *
  * Nothing is cached (Cache-Control: no-store), only GET and HEAD are served, paths cannot leave
  * their directory, and `headers` (for example a Content-Security-Policy) are added to every HTML response.
+ * With `vars`, each `{{NAME}}` in an HTML file is replaced by `vars.NAME`, HTML-escaped (a name not in
+ * `vars` is left as it is): the demo pages get the API URL and project token this way, without inline script.
  */
 import { createReadStream } from 'node:fs'
-import { realpath, stat } from 'node:fs/promises'
+import { readFile, realpath, stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { dirname, extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,6 +35,8 @@ const TYPES = {
   '.txt': 'text/plain; charset=utf-8',
   '.ts': 'text/plain; charset=utf-8',
 }
+
+const escapeHtml = (v) => String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c])
 
 /** `rel` inside `base`, or null when it would leave it (`..`, absolute paths, NUL bytes). */
 function inside(base, rel) {
@@ -59,10 +63,10 @@ function route(path) {
 }
 
 /**
- * @param {{ port?: number, host?: string, headers?: Record<string, string> }} [options]
+ * @param {{ port?: number, host?: string, headers?: Record<string, string>, vars?: Record<string, string> }} [options]
  * @returns {Promise<import('./site.d.mts').SiteHandle>}
  */
-export async function startSite({ port = 0, host = '127.0.0.1', headers = {} } = {}) {
+export async function startSite({ port = 0, host = '127.0.0.1', headers = {}, vars } = {}) {
   const base = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }
   const fail = (res, status, text) => {
     res.writeHead(status, { ...base, 'Content-Type': 'text/plain; charset=utf-8' })
@@ -117,6 +121,13 @@ export async function startSite({ port = 0, host = '127.0.0.1', headers = {} } =
     }
     if (!st.isFile()) return fail(res, 404, 'not found')
     const type = TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream'
+    if (vars && type.startsWith('text/html')) {
+      const html = (await readFile(file, 'utf8')).replace(/\{\{([A-Za-z0-9_]+)\}\}/g, (m, name) =>
+        Object.hasOwn(vars, name) ? escapeHtml(vars[name]) : m,
+      )
+      res.writeHead(200, { ...base, 'Content-Type': type, 'Content-Length': Buffer.byteLength(html), ...headers })
+      return res.end(req.method === 'HEAD' ? undefined : html)
+    }
     res.writeHead(200, { ...base, 'Content-Type': type, 'Content-Length': st.size, ...(type.startsWith('text/html') ? headers : {}) })
     if (req.method === 'HEAD') return res.end()
     createReadStream(file)

@@ -3,7 +3,7 @@
  *
  *   api       the tracking API base URL (the plugin's apiUrl)
  *   token     the project token (passed as given, even when empty)
- *   key       the Segment write key (read by snippet.js)
+ *   key       the Segment write key (read by /demo/snippet.js, the snippet the demo uses too)
  *   settings  JSON of further plugin settings
  *   mode      tag:      adds <script src="/dist/infinario.min.js" data-project-token data-api-url …>,
  *                       settings become data-* attributes (sessionTimeoutMs -> data-session-timeout-ms);

@@ -1,15 +1,20 @@
 /*
  * The standard Segment analytics.js snippet (SNIPPET_VERSION 5.2.1, as published in Segment's docs),
- * non-minified and adapted for running offline from the page's own origin:
+ * non-minified and adapted for running offline from the page's own origin. The demo pages and the
+ * end-to-end pages (e2e/site/) share it.
  *  - `analytics._cdn = location.origin`, and analytics.min.js is loaded from there;
- *  - the write key comes from the `key` query parameter [e2e-write-key];
+ *  - the write key comes from the `key` query parameter [demo-write-key];
+ *  - script.src is a string: under Trusted Types, the page's default policy turns it into a TrustedScriptURL;
  *  - `analytics.load(key, { integrations: { 'Segment.io': false } })`: nothing is sent to Segment;
- *  - the initial `analytics.page()` is only made with `?page=1`, so tests see only their own calls.
+ *  - the initial `analytics.page()` is made as usual, except when the script tag has
+ *    `data-initial-page="query"`: then only with `?page=1` (the e2e pages: tests see only their own calls).
  * It lives in a file of its own: the pages run under `script-src 'self'` (no inline scripts).
  */
 ;(function () {
   var params = new URLSearchParams(location.search)
-  var writeKey = params.get('key') || 'e2e-write-key'
+  var tag = document.currentScript
+  var initialPage = !tag || tag.getAttribute('data-initial-page') !== 'query' || params.get('page') === '1'
+  var writeKey = params.get('key') || 'demo-write-key'
 
   // the key where the global analytics object is accessible
   var globalAnalyticsKey = 'analytics'
@@ -100,5 +105,5 @@
   analytics.SNIPPET_VERSION = '5.2.1'
 
   analytics.load(writeKey, { integrations: { 'Segment.io': false } })
-  if (params.get('page') === '1') analytics.page()
+  if (initialPage) analytics.page()
 })()
