@@ -45,18 +45,43 @@ export function openStore(name: string, timeoutMs = 2000): Promise<UseStore> {
 }
 
 /**
+ * Runs `fn` in a request callback of `s`'s transaction: when it throws (a quota error on `put`,
+ * say), the whole transaction is aborted and `fail` gets the error, instead of the page.
+ */
+export function guard(s: IDBObjectStore, fn: () => void, fail?: (e: unknown) => void) {
+  try {
+    fn()
+  } catch (e) {
+    fail?.(e)
+    try {
+      s.transaction.abort()
+    } catch {}
+  }
+}
+
+/**
  * One readwrite transaction on the session state: `fn` reads it, decides, may write other keys on
- * the same object store, and returns the new state (undefined deletes it). Resolves when committed.
+ * the same object store, and returns the new state (undefined deletes it). Resolves when committed;
+ * rejects, writing nothing, when it fails or `fn` throws.
  */
 export const change = <T>(store: UseStore, fn: (state: T | undefined, s: IDBObjectStore) => T | undefined): Promise<void> =>
-  store('readwrite', (s) => {
-    const r = s.get('s')
-    r.onsuccess = () => {
-      const next = fn(r.result, s)
-      next ? s.put(next, 's') : s.delete('s')
-    }
-    return promisifyRequest(s.transaction)
-  })
+  store(
+    'readwrite',
+    (s) =>
+      new Promise<void>((resolve, reject) => {
+        const r = s.get('s')
+        r.onsuccess = () =>
+          guard(
+            s,
+            () => {
+              const next = fn(r.result, s)
+              next ? s.put(next, 's') : s.delete('s')
+            },
+            reject,
+          )
+        promisifyRequest(s.transaction).then(() => resolve(), reject)
+      }),
+  )
 
 /** Runs `fn` on the object store in one readwrite transaction; resolves when committed. */
 export const write = (store: UseStore, fn: (s: IDBObjectStore) => void): Promise<void> =>

@@ -159,3 +159,30 @@ describe('openStore', () => {
     expect(await get('x', s)).toBe(1)
   })
 })
+
+describe('change when its callback throws (a quota error on put, say)', () => {
+  it('rejects with that error, writes nothing, and leaves the store usable', async () => {
+    const s = await openStore(fresh())
+    await change<State>(s, () => ({ n: 1 }))
+    const quota = new DOMException('full', 'QuotaExceededError')
+    await expect(
+      change<State>(s, (_, os) => {
+        os.put({ c: 'cmd' }, 'k1')
+        throw quota
+      }),
+    ).rejects.toBe(quota)
+    expect(await keys(s)).toEqual(['s'])
+    expect(await get('s', s)).toEqual({ n: 1 })
+    await change<State>(s, (st) => ({ n: st!.n + 1 }))
+    expect(await get('s', s)).toEqual({ n: 2 })
+  })
+
+  it('the memory store rejects too', async () => {
+    const s = memoryStore()
+    await expect(
+      change<State>(s, () => {
+        throw new Error('boom')
+      }),
+    ).rejects.toThrow('boom')
+  })
+})

@@ -7,7 +7,7 @@
  * sent by two tabs. Records of tabs that are gone are adopted by the next tab that starts.
  */
 import type { Command } from '../mapping/types'
-import { write, type UseStore } from '../store'
+import { guard, write, type UseStore } from '../store'
 import { backoff, retryAfter, statuses, verdict } from './retry'
 import type { Transport } from './transport'
 
@@ -90,7 +90,12 @@ export function outbox(o: OutboxOptions) {
   let unloads = 0
   /** keys whose deletion storage has not confirmed yet */
   const deleting = new Set<string>()
-  const ls = () => globalThis.localStorage
+  /** Runs `fn` on localStorage; does nothing where it is missing or throws (storage blocked, full). */
+  const ls = (fn: (s: Storage) => unknown) => {
+    try {
+      fn(localStorage)
+    } catch {}
+  }
 
   function schedule(delay = q.length >= o.max ? 0 : o.interval) {
     if (stopped || waiting || flight.length || !q.length || (timer && delay)) return
@@ -104,7 +109,9 @@ export function outbox(o: OutboxOptions) {
     if (stopped || flight.length || !q.length) return
     const sent = (flight = q.slice(0, o.max))
     const text = body(sent)
-    keepalive = text.length < KEEPALIVE
+    // keepalive (the request outlives the page, and unload counts it as sent) only while the API
+    // answers: a retry the page abandons may still reach the API, and must then not be counted lost
+    keepalive = healthy && text.length < KEEPALIVE
     const a = await o.transport.post(text, keepalive)
     const v = verdict(a.status)
     let done = sent
@@ -167,11 +174,14 @@ export function outbox(o: OutboxOptions) {
      * in flight will complete by itself. `extra`: records not yet handed over by `add`.
      */
     unload(extra: Rec[]) {
-      const done = keepalive ? flight.slice() : []
+      // offline, sendBeacon takes the data and nothing leaves: keep everything for the next page
+      const up = healthy && !stopped && globalThis.navigator?.onLine !== false
+      const took = keepalive && up
+      const done = took ? flight.slice() : []
       let chunk: Rec[] = []
       let size = 20
       const beacon = () => !chunk.length || (o.transport.beacon(body(chunk)) && (done.push(...chunk), (chunk = []), (size = 20)))
-      if (healthy && !stopped) {
+      if (up) {
         for (const r of q.filter((r) => !flight.includes(r)).concat(extra)) {
           if (r.n + 40 > KEEPALIVE) continue
           if ((chunk.length >= o.max || size + r.n + 20 > KEEPALIVE) && !beacon()) break
@@ -180,17 +190,17 @@ export function outbox(o: OutboxOptions) {
         }
         beacon()
       }
-      if (keepalive) flight = []
+      if (took) flight = []
       const kept = extra.filter((r) => !done.includes(r))
       const n = ++unloads
       const saved = Promise.all([forget(done), keep(kept)])
-      try {
-        const j = JSON.parse(ls().getItem(journal) || '[[],[]]')
+      ls((s) => {
+        const j = JSON.parse(s.getItem(journal) || '[[],[]]')
         j[0].push(...deleting)
         j[1].push(...kept)
-        if (j[0].length + j[1].length) ls().setItem(journal, JSON.stringify(j))
-      } catch {}
-      saved.then(([a, b]) => a && b && n == unloads && ls()?.removeItem(journal))
+        if (j[0].length + j[1].length) s.setItem(journal, JSON.stringify(j))
+      })
+      saved.then(([a, b]) => a && b && n == unloads && ls((s) => s.removeItem(journal)))
       // sent if the page lives on (it was only hidden)
       schedule()
       o.log('unload: beaconed', done.length, 'kept', q.length)
@@ -203,19 +213,20 @@ export function outbox(o: OutboxOptions) {
     async adopt(alive: (tab: string) => boolean) {
       const mine: Rec[] = []
       const journals: [string, [string[], Rec[]]][] = []
-      try {
-        for (let i = 0, k; (k = ls().key(i++));)
-          if (k.startsWith(o.journal) && !alive(k.slice(o.journal.length)) && k != journal) journals.push([k, JSON.parse(ls().getItem(k)!)])
-      } catch {}
+      ls((s) => {
+        for (let i = 0, k; (k = s.key(i++));)
+          if (k.startsWith(o.journal) && !alive(k.slice(o.journal.length)) && k != journal) journals.push([k, JSON.parse(s.getItem(k)!)])
+      })
       await write(await o.store(), (s) => {
         for (const [, [gone, kept]] of journals) (kept.forEach((r) => s.put(r, r.k)), gone.forEach((k) => s.delete(k)))
         const r = s.getAll()
-        r.onsuccess = () => {
-          for (const rec of r.result as Rec[])
-            if (rec.o && rec.o != o.tab && !alive(rec.o)) (mine.push({ ...rec, o: o.tab }), s.put(mine[mine.length - 1], rec.k))
-        }
+        r.onsuccess = () =>
+          guard(s, () => {
+            for (const rec of r.result as Rec[])
+              if (rec.o && rec.o != o.tab && !alive(rec.o)) (mine.push({ ...rec, o: o.tab }), s.put(mine[mine.length - 1], rec.k))
+          })
       })
-      journals.forEach(([k]) => ls().removeItem(k))
+      journals.forEach(([k]) => ls((s) => s.removeItem(k)))
       add(mine.sort((a, b) => (a.k < b.k ? -1 : 1)))
     },
 

@@ -630,6 +630,46 @@ describe('unload', () => {
     expect(await t.stored()).toEqual([])
   })
 
+  it('retries go without keepalive, and unload leaves such a request alone (the page may abandon it)', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.99) // the retry waits 990 ms
+    const t = setup({ latency: 200 })
+    await t.add(recs(0, 3))
+    t.replies.push({ status: 503 })
+    await tick(1000) // sent
+    await tick(200) // answered 503
+    await tick(1000) // the retry is in flight
+    expect(t.requests.map((r) => r.keepalive)).toEqual([true, false])
+    t.box.unload(recs(3, 4))
+    expect(t.beacons).toEqual([])
+    await tick(0)
+    expect(await t.stored()).toEqual([0, 1, 2, 3])
+    // the page lived on: the retry's answer (ok) delivers 0-2, then 3 follows
+    await tick(200)
+    await tick(5000)
+    expect(t.requests.slice(1).map((r) => ids(r.commands))).toEqual([[0, 1, 2], [3]])
+    expect(t.requests[2].keepalive).toBe(true)
+    expect(await t.stored()).toEqual([])
+  })
+
+  it('offline: beacons nothing and keeps the request in flight, so that nothing is forgotten', async () => {
+    vi.stubGlobal('navigator', { onLine: false })
+    try {
+      const t = setup({ latency: 200 })
+      await t.add(recs(0, 3))
+      await tick(1000)
+      expect(t.requests[0].keepalive).toBe(true)
+      t.replies.push({ status: 0 }) // the request in flight fails: there is no network
+      t.box.unload(recs(3, 5))
+      expect(t.beacons).toEqual([])
+      await tick(200)
+      await tick(0)
+      expect(await t.stored()).toEqual([0, 1, 2, 3, 4])
+      expect(t.box.size()).toBe(5)
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
   it('with a large request in flight (no keepalive), leaves its commands alone', async () => {
     const t = setup({ latency: 200 })
     await t.add(recs(0, 20, { text: 'z'.repeat(4000) }))
