@@ -51,6 +51,8 @@ const int = (n) =>
     .toString()
     .replace(/\B(?=(\d{3})+(?!\d))/g, ' ')
 const fix = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : String(n))
+/** `+12` or `−3`: the change per event, with its sign */
+const signed = (n) => (n < 0 ? '−' + fix(-n, 0) : '+' + fix(n, 0))
 const kb = (n) => `${int(n / 1024)} KiB`
 const mark = (ok) => (ok ? 'within' : '**over**')
 
@@ -120,14 +122,14 @@ else {
   rows.push({
     n: 2,
     figure: `main thread: pipeline time of ${int(mt.n)} \`track\` calls, plugin vs no-op destination (median of ${mt.rounds} alternating rounds)`,
-    measured: `**${fix(mt.wallRatio)}×**, +${fix(mt.wallAddedUs, 0)} µs per event (${int(mt.wall.plugin)} vs ${int(mt.wall.noop)} ms)`,
+    measured: `**${fix(mt.wallRatio)}×**, ${signed(mt.wallAddedUs)} µs per event (${int(mt.wall.plugin)} vs ${int(mt.wall.noop)} ms)`,
     budget: `≤ ${BUDGET.ratio}×`,
     status: mark(mt.wallRatio <= BUDGET.ratio),
   })
   rows.push({
     n: 2,
     figure: `main thread: CPU of the renderer's main thread (CDP TaskDuration) until all was delivered`,
-    measured: `**${fix(mt.cpuRatio)}×**, +${fix(mt.cpuAddedUs, 0)} µs per event (${int(mt.cpu.plugin)} vs ${int(mt.cpu.noop)} ms)`,
+    measured: `**${fix(mt.cpuRatio)}×**, ${signed(mt.cpuAddedUs)} µs per event (${int(mt.cpu.plugin)} vs ${int(mt.cpu.noop)} ms)`,
     budget: `≤ ${BUDGET.ratio}×`,
     status: mark(mt.cpuRatio <= BUDGET.ratio),
   })
