@@ -3,7 +3,7 @@
  * reaches the local Infinario API as the commands of SPEC §3–§4.
  */
 import type { Page } from '@playwright/test'
-import { expect, test, TOKEN, type ApiHandle } from './fixtures'
+import { call, expect, test, TOKEN, type ApiHandle, type Called } from './fixtures'
 
 /** Context extras (SPEC §4) that may be added to every event's properties. */
 const EXTRAS = [
@@ -27,53 +27,6 @@ const EXTRAS = [
 ]
 
 const SETTLE = 'e2e settle'
-
-interface Called {
-  messageId: string
-  /** Date.now() right before and right after the call */
-  before: number
-  after: number
-  anonymousId: string
-  userId: string | null
-  eventProperties: Record<string, unknown>
-  library: { name: string; version: string }
-  page: { href: string; pathname: string; search: string; title: string; referrer: string }
-  userAgent: string
-  language: string
-  timezone: string
-}
-
-/** Makes `analytics[method](...args)` in the page and returns what the test needs of it. */
-function call(page: Page, method: string, ...args: unknown[]): Promise<Called> {
-  return page.evaluate(
-    async ({ method, args }) => {
-      const a = (window as any).analytics
-      const before = Date.now()
-      const ctx = await a[method](...args)
-      const after = Date.now()
-      return {
-        messageId: ctx.event.messageId,
-        before,
-        after,
-        anonymousId: a.user().anonymousId(),
-        userId: a.user().id(),
-        eventProperties: ctx.event.properties ?? {},
-        library: ctx.event.context.library,
-        page: {
-          href: location.href,
-          pathname: location.pathname,
-          search: location.search,
-          title: document.title,
-          referrer: document.referrer,
-        },
-        userAgent: navigator.userAgent,
-        language: navigator.language,
-        timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-      }
-    },
-    { method, args },
-  )
-}
 
 /**
  * Makes one more track and waits until it reached the API: the commands of every call made

@@ -81,10 +81,7 @@ const isLocal = (url: string): boolean => {
   return /^(https?|wss?):$/.test(u.protocol) && (u.hostname === '127.0.0.1' || u.hostname === 'localhost')
 }
 
-export const test = base.extend<
-  { api: ApiHandle; openPage: OpenPage; requests: string[] },
-  { site: SiteHandle }
->({
+export const test = base.extend<{ api: ApiHandle; openPage: OpenPage; requests: string[] }, { site: SiteHandle }>({
   site: [
     async ({}, use) => {
       const site = await startSite({ headers: { 'Content-Security-Policy': CSP } })
@@ -120,3 +117,51 @@ export const test = base.extend<
     { auto: true },
   ],
 })
+
+/** What a test knows of a call it made in the page. */
+export interface Called {
+  messageId: string
+  /** Date.now() right before and right after the call */
+  before: number
+  after: number
+  anonymousId: string
+  userId: string | null
+  eventProperties: Record<string, unknown>
+  library: { name: string; version: string }
+  page: { href: string; pathname: string; search: string; title: string; referrer: string }
+  userAgent: string
+  language: string
+  timezone: string
+}
+
+/** Makes `analytics[method](...args)` in the page and returns what the test needs of it. */
+export function call(page: Page, method: string, ...args: unknown[]): Promise<Called> {
+  return page.evaluate(
+    async ({ method, args }) => {
+      const a = (window as any).analytics
+      const before = Date.now()
+      const ctx = await a[method](...args)
+      const after = Date.now()
+      return {
+        messageId: ctx?.event?.messageId,
+        before,
+        after,
+        anonymousId: a.user().anonymousId(),
+        userId: a.user().id(),
+        eventProperties: ctx?.event?.properties ?? {},
+        library: ctx?.event?.context?.library,
+        page: {
+          href: location.href,
+          pathname: location.pathname,
+          search: location.search,
+          title: document.title,
+          referrer: document.referrer,
+        },
+        userAgent: navigator.userAgent,
+        language: navigator.language,
+        timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      }
+    },
+    { method, args },
+  )
+}

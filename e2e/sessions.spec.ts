@@ -9,7 +9,7 @@
  * Each timing test logs what it measured, prefixed with `[sessions]`.
  */
 import type { Page } from '@playwright/test'
-import { expect, test, TOKEN, type ApiHandle } from './fixtures'
+import { call, expect, test, TOKEN, type ApiHandle, type Called } from './fixtures'
 
 type EventData = ReturnType<ApiHandle['events']>[number]
 
@@ -24,41 +24,6 @@ const EXACT_MS = 50
 const UTM = { utm_source: 'newsletter', utm_medium: 'email', utm_campaign: 'spring', utm_term: 'shoes', utm_content: 'top' }
 /** What session_start / session_end carry of the page that opened the session (SPEC §5). */
 const SESSION_KEYS = ['location', 'path', 'referrer', ...Object.keys(UTM), 'browser', 'os', 'device'] as const
-
-interface Called {
-  messageId: string | undefined
-  /** Date.now() right before and right after the call */
-  before: number
-  after: number
-  anonymousId: string
-  userId: string | null
-  href: string
-  pathname: string
-  referrer: string
-}
-
-/** Makes `analytics[method](...args)` in the page. */
-function call(page: Page, method: string, ...args: unknown[]): Promise<Called> {
-  return page.evaluate(
-    async ({ method, args }) => {
-      const a = (window as any).analytics
-      const before = Date.now()
-      const ctx = await a[method](...args)
-      const after = Date.now()
-      return {
-        messageId: ctx?.event?.messageId,
-        before,
-        after,
-        anonymousId: a.user().anonymousId(),
-        userId: a.user().id(),
-        href: location.href,
-        pathname: location.pathname,
-        referrer: document.referrer,
-      }
-    },
-    { method, args },
-  )
-}
 
 const ms = (seconds: number) => Math.round(seconds * 1000)
 const log = (...parts: unknown[]) => console.log('[sessions]', ...parts)
@@ -86,9 +51,9 @@ function expectClean(api: ApiHandle) {
 
 /** session_start / session_end carry the session props of the page `c` was made on. */
 function expectSessionProps(props: Record<string, any>, c: Called, utm: Record<string, string> = UTM) {
-  expect(props.location, 'location').toBe(c.href)
-  expect(props.path, 'path').toBe(c.pathname)
-  expect(props.referrer, 'referrer').toBe(c.referrer)
+  expect(props.location, 'location').toBe(c.page.href)
+  expect(props.path, 'path').toBe(c.page.pathname)
+  expect(props.referrer, 'referrer').toBe(c.page.referrer)
   for (const [k, v] of Object.entries(utm)) expect(props[k], k).toBe(v)
   expect(props.browser, 'browser').toMatch(/chrom/i)
   expect(props.os, 'os').toMatch(/linux/i)
