@@ -19,7 +19,9 @@ const size = () => ({
     for (const [file, chunk] of Object.entries(bundle)) {
       if (chunk.type != 'chunk') continue
       const gz = gzipSync(chunk.code, { level: 9 }).length
-      console.log(`${options.dir ? options.dir + '/' : options.file.replace(/[^/]*$/, '')}${file}: ${chunk.code.length} bytes, ${gz} bytes gzip`)
+      console.log(
+        `${options.dir ? options.dir + '/' : options.file.replace(/[^/]*$/, '')}${file}: ${chunk.code.length} bytes, ${gz} bytes gzip`,
+      )
     }
   },
 })

@@ -20,7 +20,6 @@ const WRITE_KEY = 'bench-write-key'
 /** the e2e pages' policy: no inline scripts, no eval, connections only to 127.0.0.1 */
 const CSP = "default-src 'self'; script-src 'self'; connect-src 'self' http://127.0.0.1:*; img-src 'self' data:; style-src 'self'"
 
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)

@@ -83,7 +83,10 @@ export async function ensureChromium({ waitMs = 30 * 60_000, log = console.error
   log("e2e: installing Debian's chromium package")
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   const wait = ['-o', 'DPkg::Lock::Timeout=600']
-  for (const args of [['update', ...wait], ['install', '-y', ...wait, 'chromium']]) {
+  for (const args of [
+    ['update', ...wait],
+    ['install', '-y', ...wait, 'chromium'],
+  ]) {
     const r = spawnSync('apt-get', args, { stdio: 'inherit', env })
     if (r.error || r.status !== 0) fail(`"apt-get ${args.join(' ')}" failed: ${r.error?.message ?? 'exit status ' + r.status}`)
   }

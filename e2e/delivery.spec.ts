@@ -131,8 +131,7 @@ function timesSent(api: ApiHandle): Map<string, number> {
 /** message_ids answered `status` (per-command result) in 200 answers. */
 function answered(api: ApiHandle, status: 'ok' | 'retry' | 'error'): string[] {
   const out: string[] = []
-  for (const r of api.requests)
-    r.commands.forEach((c, i) => r.results[i]?.status === status && out.push(c?.data?.properties?.message_id))
+  for (const r of api.requests) r.commands.forEach((c, i) => r.results[i]?.status === status && out.push(c?.data?.properties?.message_id))
   return out
 }
 
@@ -167,11 +166,7 @@ const ignoreNavigation = (e: Error) => {
 // ---------------------------------------------------------------------------------------------
 
 test.describe('delivery (SPEC §6)', () => {
-  test('navigation storm: 40 navigations, each right after a track, every event arrives exactly once', async ({
-    page,
-    api,
-    openPage,
-  }) => {
+  test('navigation storm: 40 navigations, each right after a track, every event arrives exactly once', async ({ page, api, openPage }) => {
     test.setTimeout(60_000)
     const NAVS = 40
     const files = ['index.html', 'other.html']
@@ -247,11 +242,7 @@ test.describe('delivery (SPEC §6)', () => {
     expectExactlyOnce(api, tallyIds(api, ids), 'retry answers')
   })
 
-  test('API down, page reloaded while down: the reloaded page adopts the old records, all arrive once', async ({
-    page,
-    api,
-    openPage,
-  }) => {
+  test('API down, page reloaded while down: the reloaded page adopts the old records, all arrive once', async ({ page, api, openPage }) => {
     api.setFault({ down: true })
     await openPage(page)
     const before = await trackMany(page, 'down', 10, 'd1-', 20)
@@ -298,7 +289,9 @@ test.describe('delivery (SPEC §6)', () => {
       await settle(next, api)
       const e = api.events('closing')[0]
       const request = api.requests.find((r) => r.commands.some((c) => c?.data?.properties?.message_id === e.properties.message_id))
-      console.log(`closed tab (${awaited ? 'awaited' : 'not awaited'}): delivered by ${via}, sec-fetch-mode ${request?.headers['sec-fetch-mode']}`)
+      console.log(
+        `closed tab (${awaited ? 'awaited' : 'not awaited'}): delivered by ${via}, sec-fetch-mode ${request?.headers['sec-fetch-mode']}`,
+      )
       test.info().annotations.push({ type: 'delivered by', description: via })
       expectExactlyOnce(api, tallyKeys(api, 'closing', ['close-0']), 'closed tab')
     })
@@ -361,7 +354,10 @@ test.describe('delivery (SPEC §6)', () => {
     await Promise.all(tabs.map((tab) => settle(tab, api)))
     // no command is ever sent by two tabs: each was sent exactly once
     const sent = timesSent(api)
-    expect(ids.filter((id) => sent.get(id) !== 1), 'commands sent more than once').toEqual([])
+    expect(
+      ids.filter((id) => sent.get(id) !== 1),
+      'commands sent more than once',
+    ).toEqual([])
     expectExactlyOnce(api, tallyIds(api, ids), 'three tabs')
   })
 
@@ -377,7 +373,10 @@ test.describe('delivery (SPEC §6)', () => {
     // a retry of a rejected command would go out before (or with) this one, and now be accepted
     await settle(page, api)
     const sent = timesSent(api)
-    expect(rejected.filter((id) => sent.get(id) !== 1), 'rejected commands sent again').toEqual([])
+    expect(
+      rejected.filter((id) => sent.get(id) !== 1),
+      'rejected commands sent again',
+    ).toEqual([])
     const errors = await reported(page)
     const reportedIds = new Set(errors.filter((e) => e.code === 'delivery_failure').flatMap((e) => e.ids))
     expect(
@@ -393,7 +392,10 @@ test.describe('delivery (SPEC §6)', () => {
       ),
       'error answers (accepted part)',
     )
-    expect(rejected.filter((id) => api.byMessageId().has(id)), 'rejected commands that reached the API').toEqual([])
+    expect(
+      rejected.filter((id) => api.byMessageId().has(id)),
+      'rejected commands that reached the API',
+    ).toEqual([])
   })
 
   test('HTTP 429 with Retry-After: 2 delays the resend by at least 2 s', async ({ page, api, openPage }) => {

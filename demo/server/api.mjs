@@ -88,11 +88,13 @@ export function validateCommand(command, token) {
   if (unknown.length) errors.push(`unknown field(s) in ${name} data: ${unknown.join(', ')}`)
   checkIds(name === 'crm/customers' ? data.ids : data.customer_ids, name === 'crm/customers' ? 'ids' : 'customer_ids', errors)
   if (typeof data.project_id !== 'string' || !data.project_id) errors.push('data.project_id must be a non-empty string')
-  else if (token != null && data.project_id !== token) errors.push(`data.project_id ${JSON.stringify(data.project_id)} is not this project's token`)
+  else if (token != null && data.project_id !== token)
+    errors.push(`data.project_id ${JSON.stringify(data.project_id)} is not this project's token`)
   if (name === 'crm/events') {
     if (typeof data.type !== 'string' || !data.type) errors.push('data.type must be a non-empty string')
     if (!finite(data.timestamp) || data.timestamp <= 0) errors.push('data.timestamp must be a positive number of seconds')
-    else if (data.timestamp > MAX_TIMESTAMP_SECONDS) errors.push(`data.timestamp ${data.timestamp} looks like milliseconds, seconds are expected`)
+    else if (data.timestamp > MAX_TIMESTAMP_SECONDS)
+      errors.push(`data.timestamp ${data.timestamp} looks like milliseconds, seconds are expected`)
     if ('age' in data && !(finite(data.age) && data.age >= 0)) errors.push('data.age must be a number of seconds >= 0')
   }
   checkProperties(data.properties, errors)
@@ -105,7 +107,9 @@ export function validateCommand(command, token) {
 export function describeCommand(c) {
   const d = c?.data ?? {}
   const ids = d.ids ?? d.customer_ids ?? {}
-  const who = Object.entries(ids).map(([k, v]) => `${k}=${v}`).join(' ')
+  const who = Object.entries(ids)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')
   return [c?.name, c?.name === 'crm/events' ? d.type : '', who, d.properties?.message_id ? `message_id=${d.properties.message_id}` : '']
     .filter(Boolean)
     .join(' ')
@@ -295,10 +299,15 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
       record(req, f.status, commands, [], raw.length)
       return send(res, f.status, { success: false, errors: [`injected HTTP ${f.status}`] }, headers)
     }
-    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
-    if (type !== 'text/plain' && type !== 'application/json') problem ??= `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}`
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase()
+    if (type !== 'text/plain' && type !== 'application/json')
+      problem ??= `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}`
     if (!problem && !(isPlainObject(parsed) && Array.isArray(parsed.commands))) problem = 'the body must be {"commands": [...]}'
-    if (!problem && commands.length > MAX_COMMANDS) problem = `${commands.length} commands in one request, at most ${MAX_COMMANDS} are allowed`
+    if (!problem && commands.length > MAX_COMMANDS)
+      problem = `${commands.length} commands in one request, at most ${MAX_COMMANDS} are allowed`
     if (problem) {
       const status = problem.startsWith('unsupported') ? 415 : 400
       record(req, status, commands, [], raw.length)
@@ -378,7 +387,7 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
   let closed
   function close() {
     closed ??= new Promise((resolve) => {
-      for (const s of streams) s.off(), s.res.end()
+      for (const s of streams) (s.off(), s.res.end())
       streams.clear()
       server.close(() => resolve())
       server.closeAllConnections()

@@ -110,7 +110,7 @@ export async function startSite({ port = 0, host = '127.0.0.1', headers = {}, va
       // symbolic links must not lead out of the served directory either
       const real = await realpath(file)
       const realBase = r.base ? await realpath(r.base) : null
-      if (realBase && !(real.startsWith(realBase + sep))) return fail(res, 404, 'not found')
+      if (realBase && !real.startsWith(realBase + sep)) return fail(res, 404, 'not found')
     } catch {
       if (path === '/favicon.ico') {
         // browsers ask for it on their own: no icon, and no 404 on the console
