@@ -6,7 +6,7 @@
  *
  * Keys: `s` holds the session state; every other key is an outbox record.
  */
-import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
+import { promisifyRequest, type UseStore } from 'idb-keyval'
 
 export type { UseStore }
 
@@ -35,12 +35,20 @@ export function memoryStore(): UseStore {
   }
 }
 
-/** Opens the IndexedDB store; rejects when IndexedDB is unavailable or does not answer within `timeoutMs`. */
+/**
+ * Opens the IndexedDB store; rejects when IndexedDB is unavailable or does not answer within
+ * `timeoutMs`. When another tab deletes (or upgrades) the database, the connection is closed so
+ * as not to block it: later transactions fail, and the caller falls back to memory.
+ */
 export function openStore(name: string, timeoutMs = 2000): Promise<UseStore> {
   return new Promise((resolve, reject) => {
-    const store = createStore(name, 'kv')
     setTimeout(() => reject(new Error('IndexedDB did not open in time')), timeoutMs)
-    store('readonly', (s) => promisifyRequest(s.get('s'))).then(() => resolve(store), reject)
+    const r = indexedDB.open(name)
+    r.onupgradeneeded = () => r.result.createObjectStore('kv')
+    promisifyRequest(r).then((db) => {
+      db.onversionchange = () => db.close()
+      resolve((mode, fn) => Promise.resolve().then(() => fn(db.transaction('kv', mode).objectStore('kv'))))
+    }, reject)
   })
 }
 

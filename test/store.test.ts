@@ -186,3 +186,21 @@ describe('change when its callback throws (a quota error on put, say)', () => {
     ).rejects.toThrow('boom')
   })
 })
+
+describe('openStore when another tab deletes the database', () => {
+  it('closes its connection so that the deletion is not blocked; later transactions reject', async () => {
+    const name = fresh()
+    const s = await openStore(name)
+    await change<State>(s, () => ({ n: 1 }))
+    const outcome = await new Promise<string>((resolve) => {
+      const d = indexedDB.deleteDatabase(name)
+      d.onblocked = () => resolve('blocked')
+      d.onsuccess = () => resolve('deleted')
+      d.onerror = () => resolve('error')
+    })
+    expect(outcome).toBe('deleted')
+    await expect(change<State>(s, () => ({ n: 2 }))).rejects.toThrow()
+    // a new page opens a fresh, empty database
+    expect(await keys(await openStore(name))).toEqual([])
+  })
+})
