@@ -327,22 +327,27 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
   }
 
   // Offline, sendBeacon accepts data that never leaves: unload must keep everything for the next page.
-  test('offline: events tracked just before the tab closes are delivered by the next tab', async ({ page, context, api, site }) => {
-    const url = pageUrl(site, api, { settings: FAST })
-    await page.goto(url)
-    await waitUntilReady(page)
-    await settle(page, api) // the API is healthy
-    await context.setOffline(true)
-    const pending = await trackMany(page, 'offline then closed', 3)
-    await page.close()
-    await context.setOffline(false)
-    const next = await context.newPage()
-    await next.goto(url)
-    await waitUntilReady(next)
-    await api.waitFor((a) => allArrived(a, pending), 10_000)
-    await settle(next, api)
-    expectExactlyOnce(api, pending, 'offline, then closed')
-  })
+  for (const [when, wait] of [
+    ['just before the tab closes', 0],
+    ['then a failed send, then the tab closes', 500],
+  ] as const)
+    test(`offline: events tracked ${when} are delivered by the next tab, once`, async ({ page, context, api, site }) => {
+      const url = pageUrl(site, api, { settings: FAST })
+      await page.goto(url)
+      await waitUntilReady(page)
+      await settle(page, api) // the API is healthy
+      await context.setOffline(true)
+      const pending = await trackMany(page, 'offline then closed', 3)
+      await page.waitForTimeout(wait)
+      await page.close()
+      await context.setOffline(false)
+      const next = await context.newPage()
+      await next.goto(url)
+      await waitUntilReady(next)
+      await api.waitFor((a) => allArrived(a, pending), 10_000)
+      await settle(next, api)
+      expectExactlyOnce(api, pending, 'offline, then closed')
+    })
 
   test('the database is deleted by another tab while in use: the first tab keeps delivering, exactly once', async ({
     page,
