@@ -327,6 +327,9 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
   }
 
   // Offline, sendBeacon accepts data that never leaves: unload must keep everything for the next page.
+  // Offline is the browser's offline mode (navigator.onLine false, requests fail) and the API out of
+  // reach: Chromium's offline emulation lets a request the page saw fail go out when the page closes,
+  // which a browser that is really offline cannot do.
   for (const [when, wait] of [
     ['just before the tab closes', 0],
     ['then a failed send, then the tab closes', 500],
@@ -336,11 +339,15 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
       await page.goto(url)
       await waitUntilReady(page)
       await settle(page, api) // the API is healthy
+      api.setFault({ down: true })
       await context.setOffline(true)
       const pending = await trackMany(page, 'offline then closed', 3)
       await page.waitForTimeout(wait)
       await page.close()
+      await new Promise((r) => setTimeout(r, 500))
+      expect(api.byMessageId().size, 'nothing arrived while offline').toBe(1)
       await context.setOffline(false)
+      api.setFault(null)
       const next = await context.newPage()
       await next.goto(url)
       await waitUntilReady(next)

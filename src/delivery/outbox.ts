@@ -39,6 +39,7 @@ export type Outbox = ReturnType<typeof outbox>
 const LIMIT = 1e4
 const BYTES = 5e6
 const KEEPALIVE = 6e4
+const online = () => globalThis.navigator?.onLine !== false
 
 export function outbox(o: OutboxOptions) {
   const now = o.now || Date.now
@@ -110,8 +111,9 @@ export function outbox(o: OutboxOptions) {
     const sent = (flight = q.slice(0, o.max))
     const text = body(sent)
     // keepalive (the request outlives the page, and unload counts it as sent) only while the API
-    // answers: a retry the page abandons may still reach the API, and must then not be counted lost
-    keepalive = healthy && text.length < KEEPALIVE
+    // answers and the browser is online: a request the page abandons may still reach the API later,
+    // and unload keeps its commands for the next page
+    keepalive = healthy && online() && text.length < KEEPALIVE
     const a = await o.transport.post(text, keepalive)
     const v = verdict(a.status)
     let done = sent
@@ -175,7 +177,7 @@ export function outbox(o: OutboxOptions) {
      */
     unload(extra: Rec[]) {
       // offline, sendBeacon takes the data and nothing leaves: keep everything for the next page
-      const up = healthy && !stopped && globalThis.navigator?.onLine !== false
+      const up = healthy && !stopped && online()
       const took = keepalive && up
       const done = took ? flight.slice() : []
       let chunk: Rec[] = []

@@ -651,13 +651,27 @@ describe('unload', () => {
     expect(await t.stored()).toEqual([])
   })
 
-  it('offline: beacons nothing and keeps the request in flight, so that nothing is forgotten', async () => {
+  it('offline: requests go without keepalive', async () => {
     vi.stubGlobal('navigator', { onLine: false })
+    try {
+      const t = setup()
+      await t.add(recs(0, 3))
+      await tick(1000)
+      expect(t.requests.map((r) => r.keepalive)).toEqual([false])
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
+  it('offline: beacons nothing and keeps the request in flight, so that nothing is forgotten', async () => {
+    const nav = { onLine: true }
+    vi.stubGlobal('navigator', nav)
     try {
       const t = setup({ latency: 200 })
       await t.add(recs(0, 3))
       await tick(1000)
       expect(t.requests[0].keepalive).toBe(true)
+      nav.onLine = false // the network goes away
       t.replies.push({ status: 0 }) // the request in flight fails: there is no network
       t.box.unload(recs(3, 5))
       expect(t.beacons).toEqual([])
