@@ -53,7 +53,7 @@ export function step(state: Session | undefined, a: Activity, timeout: number, n
     out.push({ type: 'session_end', at: Math.max(s.last, a.at), session: s })
     return [undefined, out]
   }
-  if (s) return [{ ...s, last: Math.max(s.last, a.at), ids: a.ids! }, out]
+  if (s) return [{ ...s, last: Math.max(s.last, a.at), ids: a.ids }, out]
   if (!a.opens) return [s, out]
   s = { id: newId(), start: a.at, last: a.at, props: a.props, ids: a.ids }
   out.push({ type: 'session_start', at: a.at, session: s })
