@@ -2,8 +2,7 @@
  * End-to-end: each Segment call, made in Chromium through the standard snippet and analytics-next,
  * reaches the local Infinario API as the commands of SPEC §3–§4.
  */
-import type { Page } from '@playwright/test'
-import { call, expect, test, TOKEN, type ApiHandle, type Called } from './fixtures'
+import { call, expect, settle, SETTLE, test, TOKEN, type ApiHandle, type Called } from './fixtures'
 
 /** Context extras (SPEC §4) that may be added to every event's properties. */
 const EXTRAS = [
@@ -25,17 +24,6 @@ const EXTRAS = [
   'library_name',
   'library_version',
 ]
-
-const SETTLE = 'e2e settle'
-
-/**
- * Makes one more track and waits until it reached the API: the commands of every call made
- * before it have then arrived too (the outbox sends in order).
- */
-async function settle(page: Page, api: ApiHandle) {
-  const { messageId } = await call(page, 'track', SETTLE)
-  await api.waitFor((a) => a.events(SETTLE).some((e) => e.properties.message_id === messageId), 10_000)
-}
 
 /** The commands that reached the API, without the settle markers. */
 const reached = (api: ApiHandle) => api.commands.filter((c) => !(c.name === 'crm/events' && c.data.type === SETTLE))

@@ -9,7 +9,20 @@
  * message_ids are read from what arrived.
  */
 import type { BrowserContext, Page } from '@playwright/test'
-import { expect, test, waitUntilReady, type ApiHandle, type OpenOptions, type OpenPage } from './fixtures'
+import {
+  arrivedIds,
+  expect,
+  expectExactlyOnce,
+  settle,
+  tallyIds,
+  test,
+  trackMany,
+  waitUntilReady,
+  type ApiHandle,
+  type OpenOptions,
+  type OpenPage,
+  type Tally,
+} from './fixtures'
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -20,43 +33,6 @@ function track(page: Page, event: string, properties: Record<string, unknown> = 
     async ({ event, properties }) => (await (window as any).analytics.track(event, properties)).event.messageId as string,
     { event, properties },
   )
-}
-
-/**
- * `count` tracks of `event` made in the page, each with `properties.key = prefix + i`, `gapMs` apart
- * (0: in one synchronous burst); none is awaited before the next. Resolves with their messageIds.
- */
-function trackMany(page: Page, event: string, count: number, prefix: string, gapMs = 0): Promise<string[]> {
-  return page.evaluate(
-    async ({ event, count, prefix, gapMs }) => {
-      const analytics = (window as any).analytics
-      const calls: Promise<any>[] = []
-      for (let i = 0; i < count; i++) {
-        calls.push(analytics.track(event, { key: prefix + i }))
-        if (gapMs) await new Promise((r) => setTimeout(r, gapMs))
-      }
-      return (await Promise.all(calls)).map((ctx) => ctx.event.messageId as string)
-    },
-    { event, count, prefix, gapMs },
-  )
-}
-
-interface Tally {
-  expected: number
-  /** expected events that never arrived */
-  lost: string[]
-  /** message_ids that arrived more than once */
-  duplicated: string[]
-}
-
-/** Counts, by message_id, which of `ids` reached the API (answered ok) never or more than once. */
-function tallyIds(api: ApiHandle, ids: string[]): Tally {
-  const seen = api.byMessageId()
-  return {
-    expected: ids.length,
-    lost: ids.filter((id) => !seen.has(id)),
-    duplicated: [...seen].filter(([, n]) => n > 1).map(([id]) => id),
-  }
 }
 
 /**
@@ -80,41 +56,9 @@ function tallyKeys(api: ApiHandle, type: string, keys: string[]): Tally {
   }
 }
 
-/** Events among `ids` (message_ids) that reached the API, for waitFor. */
-const arrivedIds = (api: ApiHandle, ids: string[]) => {
-  const seen = api.byMessageId()
-  return ids.filter((id) => seen.has(id)).length
-}
-
 const arrivedKeys = (api: ApiHandle, type: string, keys: string[]) => {
   const got = new Set(api.events(type).map((e) => String(e.properties.key)))
   return keys.filter((k) => got.has(k)).length
-}
-
-/**
- * One line per request: status, how it was sent (`sendBeacon` and no-cors requests show as
- * sec-fetch-mode no-cors, `fetch` as cors) and the events it carried (their `key`, else message_id).
- */
-function brief(api: ApiHandle): string {
-  return api.requests
-    .map((r, i) => {
-      const what = r.commands.map((c, j) => {
-        const p = c?.data?.properties ?? {}
-        return `${p.key ?? p.message_id ?? c?.name}${r.results[j] && r.results[j].status !== 'ok' ? `(${r.results[j].status})` : ''}`
-      })
-      return `  #${i + 1} HTTP ${r.status} ${r.headers['sec-fetch-mode'] === 'no-cors' ? 'beacon' : 'fetch '} ${what.join(' ')}`
-    })
-    .join('\n')
-}
-
-/** Asserts nothing was lost or duplicated, logs the counts, and records them on the test. */
-function expectExactlyOnce(api: ApiHandle, t: Tally, label = 'events') {
-  const line = `${label}: expected ${t.expected}, lost ${t.lost.length}, duplicated ${t.duplicated.length}, bulk requests ${api.requests.length}`
-  console.log(line)
-  test.info().annotations.push({ type: 'delivery', description: line })
-  const detail = api.requests.length > 30 ? brief(api) : api.summary()
-  expect(t.lost, `${label} lost\n${detail}`).toEqual([])
-  expect(t.duplicated, `${label} duplicated\n${detail}`).toEqual([])
 }
 
 /** How many times each message_id was sent (in any request, whatever the answer). */
@@ -151,12 +95,6 @@ async function openTab(context: BrowserContext, openPage: OpenPage, o?: OpenOpti
   const page = await context.newPage()
   await openPage(page, o)
   return page
-}
-
-/** A last call whose arrival shows that what the page had to send was sent (the outbox sends in order). */
-async function settle(page: Page, api: ApiHandle, timeoutMs = 10_000) {
-  const id = await track(page, 'e2e settle')
-  await api.waitFor((a) => a.byMessageId().has(id), timeoutMs)
 }
 
 const ignoreNavigation = (e: Error) => {

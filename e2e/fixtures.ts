@@ -165,3 +165,83 @@ export function call(page: Page, method: string, ...args: unknown[]): Promise<Ca
     { method, args },
   )
 }
+
+/** The event type of the marker track that `settle` makes. */
+export const SETTLE = 'e2e settle'
+
+/**
+ * One more track, awaited until it reached the API: everything the page made before it has then
+ * arrived too (the outbox sends in order). Resolves with its messageId.
+ */
+export async function settle(page: Page, api: ApiHandle, timeoutMs = 10_000): Promise<string> {
+  const { messageId } = await call(page, 'track', SETTLE)
+  await api.waitFor((a) => a.byMessageId().has(messageId), timeoutMs)
+  return messageId
+}
+
+/**
+ * `count` tracks of `event` made in the page, each with `properties.key = prefix + i`, `gapMs` apart
+ * (0: in one synchronous burst); none is awaited before the next. Resolves with their messageIds.
+ */
+export function trackMany(page: Page, event: string, count: number, prefix = '', gapMs = 0): Promise<string[]> {
+  return page.evaluate(
+    async ({ event, count, prefix, gapMs }) => {
+      const analytics = (window as any).analytics
+      const calls: Promise<any>[] = []
+      for (let i = 0; i < count; i++) {
+        calls.push(analytics.track(event, { key: prefix + i }))
+        if (gapMs) await new Promise((r) => setTimeout(r, gapMs))
+      }
+      return (await Promise.all(calls)).map((ctx) => ctx.event.messageId as string)
+    },
+    { event, count, prefix, gapMs },
+  )
+}
+
+export interface Tally {
+  expected: number
+  /** expected events that never arrived */
+  lost: string[]
+  /** message_ids that arrived more than once */
+  duplicated: string[]
+}
+
+/** Counts, by message_id, which of `ids` reached the API (answered ok) never or more than once. */
+export function tallyIds(api: ApiHandle, ids: string[]): Tally {
+  const seen = api.byMessageId()
+  return { expected: ids.length, lost: ids.filter((id) => !seen.has(id)), duplicated: api.duplicates() }
+}
+
+/** Events among `ids` (message_ids) that reached the API, for waitFor. */
+export const arrivedIds = (api: ApiHandle, ids: string[]) => {
+  const seen = api.byMessageId()
+  return ids.filter((id) => seen.has(id)).length
+}
+
+export const allArrived = (api: ApiHandle, ids: string[]) => arrivedIds(api, ids) === ids.length
+
+/**
+ * One line per request: status, how it was sent (`sendBeacon` and no-cors requests show as
+ * sec-fetch-mode no-cors, `fetch` as cors) and the events it carried (their `key`, else message_id).
+ */
+function brief(api: ApiHandle): string {
+  return api.requests
+    .map((r, i) => {
+      const what = r.commands.map((c, j) => {
+        const p = c?.data?.properties ?? {}
+        return `${p.key ?? p.message_id ?? c?.name}${r.results[j] && r.results[j].status !== 'ok' ? `(${r.results[j].status})` : ''}`
+      })
+      return `  #${i + 1} HTTP ${r.status} ${r.headers['sec-fetch-mode'] === 'no-cors' ? 'beacon' : 'fetch '} ${what.join(' ')}`
+    })
+    .join('\n')
+}
+
+/** Asserts nothing was lost or duplicated, logs the counts, and records them on the test. */
+export function expectExactlyOnce(api: ApiHandle, t: Tally, label = 'events') {
+  const line = `${label}: expected ${t.expected}, lost ${t.lost.length}, duplicated ${t.duplicated.length}, bulk requests ${api.requests.length}`
+  console.log(line)
+  test.info().annotations.push({ type: 'delivery', description: line })
+  const detail = api.requests.length > 30 ? brief(api) : api.summary()
+  expect(t.lost, `${label} lost\n${detail}`).toEqual([])
+  expect(t.duplicated, `${label} duplicated\n${detail}`).toEqual([])
+}

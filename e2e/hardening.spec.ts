@@ -13,7 +13,20 @@
  */
 import type { ConsoleMessage, Page, Request } from '@playwright/test'
 import { startSite } from '../demo/server/site.mjs'
-import { expect, pageUrl, test as base, TOKEN, waitUntilReady, type ApiHandle, type SiteHandle } from './fixtures'
+import {
+  allArrived,
+  expect,
+  expectExactlyOnce,
+  pageUrl,
+  settle,
+  tallyIds,
+  test as base,
+  TOKEN,
+  trackMany,
+  waitUntilReady,
+  type ApiHandle,
+  type SiteHandle,
+} from './fixtures'
 
 /** The plugin's IndexedDB database (`infinario-<token>`, object store `kv`). */
 const DB = `infinario-${TOKEN}`
@@ -42,43 +55,6 @@ function call(page: Page, method: string, ...args: unknown[]): Promise<string> {
     method,
     args,
   })
-}
-
-/** `count` tracks of `event`, made in one burst; resolves with their messageIds. */
-function trackMany(page: Page, event: string, count: number): Promise<string[]> {
-  return page.evaluate(
-    async ({ event, count }) => {
-      const a = (window as any).analytics
-      const calls = Array.from({ length: count }, (_, i) => a.track(event, { i }))
-      return (await Promise.all(calls)).map((ctx: any) => ctx.event.messageId as string)
-    },
-    { event, count },
-  )
-}
-
-/** Which of `ids` arrived (answered ok) never, and which message_ids arrived more than once. */
-function tally(api: ApiHandle, ids: string[]) {
-  const seen = api.byMessageId()
-  return { lost: ids.filter((id) => !seen.has(id)), duplicated: [...seen].filter(([, n]) => n > 1).map(([id]) => id) }
-}
-
-const allArrived = (api: ApiHandle, ids: string[]) => tally(api, ids).lost.length === 0
-
-/** Every one of `ids` reached the API exactly once, and nothing arrived twice. */
-function expectExactlyOnce(api: ApiHandle, ids: string[], label: string) {
-  const t = tally(api, ids)
-  console.log(
-    `[hardening] ${label}: expected ${ids.length}, lost ${t.lost.length}, duplicated ${t.duplicated.length}, requests ${api.requests.length}`,
-  )
-  expect(t.lost, `${label}: lost\n${api.summary()}`).toEqual([])
-  expect(t.duplicated, `${label}: duplicated\n${api.summary()}`).toEqual([])
-}
-
-/** A last track whose arrival shows that everything the page made before it was sent (the outbox sends in order). */
-async function settle(page: Page, api: ApiHandle, timeoutMs = 10_000): Promise<string> {
-  const id = await call(page, 'track', 'e2e settle')
-  await api.waitFor((a) => a.byMessageId().has(id), timeoutMs)
-  return id
 }
 
 interface Logged {
@@ -156,7 +132,7 @@ async function expectPersistenceResumes(page: Page, api: ApiHandle, url: string)
   await page.context().setOffline(false)
   await api.waitFor((a) => allArrived(a, pending), 10_000)
   await settle(page, api)
-  expectExactlyOnce(api, pending, 'kept in IndexedDB, delivered back online')
+  expectExactlyOnce(api, tallyIds(api, pending), 'kept in IndexedDB, delivered back online')
   // and once delivered, they leave IndexedDB
   await expect
     .poll(async () => ((await storedMessageIds(page)) ?? []).filter((id) => pending.includes(id)), {
@@ -290,7 +266,7 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
       })
       await api.waitFor((a) => allArrived(a, hidden), 10_000)
       ids.push(...hidden, await settle(page, api))
-      expectExactlyOnce(api, ids, `storage ${mode}`)
+      expectExactlyOnce(api, tallyIds(api, ids), `storage ${mode}`)
       // the memory fallback kept a session too: page opened one, and all of this page's events are in it
       const starts = api.events('session_start')
       expect(starts, 'one session_start').toHaveLength(1)
@@ -322,7 +298,7 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
 
       // the next load, with IndexedDB working: events are persisted again
       await expectPersistenceResumes(page, api, pageUrl(site, api, { settings: FAST }))
-      expectExactlyOnce(api, ids, `storage ${mode}, after the normal loads`)
+      expectExactlyOnce(api, tallyIds(api, ids), `storage ${mode}, after the normal loads`)
     })
   }
 
@@ -353,7 +329,7 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
       await waitUntilReady(next)
       await api.waitFor((a) => allArrived(a, pending), 10_000)
       await settle(next, api)
-      expectExactlyOnce(api, pending, 'offline, then closed')
+      expectExactlyOnce(api, tallyIds(api, pending), 'offline, then closed')
     })
 
   test('the database is deleted by another tab while in use: the first tab keeps delivering, exactly once', async ({
@@ -390,12 +366,12 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
     expect(deletion, 'the plugin closes its connection: the deletion is not blocked').toEqual(['success'])
     console.log(`[hardening] deleteDatabase from another tab while in use: ${deletion.join(', ')}`)
     const ids = [...before, ...during, await settle(page, api)]
-    expectExactlyOnce(api, ids, 'database deleted by another tab')
+    expectExactlyOnce(api, tallyIds(api, ids), 'database deleted by another tab')
     expect(api.events('session_start'), 'one session_start').toHaveLength(1)
 
     // the first tab navigates: the next load creates the database again and persists
     await expectPersistenceResumes(page, api, url)
-    expectExactlyOnce(api, ids, 'database deleted by another tab, after the reload')
+    expectExactlyOnce(api, tallyIds(api, ids), 'database deleted by another tab, after the reload')
   })
 
   test('site data cleared while in use (IndexedDB connections force-closed): the tab keeps delivering, exactly once', async ({
@@ -418,9 +394,9 @@ test.describe('storage failures (SPEC §5, §6): events still go, exactly once; 
     const during = [await call(page, 'page', 'After', 'clear'), ...(await trackMany(page, 'after clear', 10))]
     await api.waitFor((a) => allArrived(a, during), 10_000)
     const ids = [...before, ...during, await settle(page, api)]
-    expectExactlyOnce(api, ids, 'site data cleared')
+    expectExactlyOnce(api, tallyIds(api, ids), 'site data cleared')
     await expectPersistenceResumes(page, api, url)
-    expectExactlyOnce(api, ids, 'site data cleared, after the reload')
+    expectExactlyOnce(api, tallyIds(api, ids), 'site data cleared, after the reload')
   })
 })
 
@@ -514,7 +490,7 @@ function expectSix(api: ApiHandle, six: Six, settleId: string) {
       .sort(),
     summary,
   ).toEqual(['Hardening Track', 'e2e settle', 'page_visit', 'screen_visit', 'session_start'].sort())
-  expectExactlyOnce(api, [six.track, six.page, six.screen, settleId], 'six calls')
+  expectExactlyOnce(api, tallyIds(api, [six.track, six.page, six.screen, settleId]), 'six calls')
   expect(api.events('page_visit')[0].properties.message_id).toBe(six.page)
   expect(api.events('screen_visit')[0].properties.message_id).toBe(six.screen)
   expect(api.events('Hardening Track')[0].properties.message_id).toBe(six.track)
@@ -643,7 +619,7 @@ test.describe('security (SPEC §2)', () => {
       .toBeGreaterThan(0)
     api.setFault(null)
     await settle(page, api)
-    expect(tally(api, ids.filter(Boolean)).duplicated).toEqual([])
+    expect(tallyIds(api, ids.filter(Boolean)).duplicated).toEqual([])
     expect(api.events(`Event ${marker}`), 'the marked event reached the API').toHaveLength(1)
     await page.waitForTimeout(200)
     const quiet = await logged()
@@ -705,7 +681,7 @@ test.describe('security (SPEC §2)', () => {
     await registerFromPage(next, api.url)
     await api.waitFor((a) => allArrived(a, last), 10_000)
     await settle(next, api)
-    expectExactlyOnce(api, [...hidden, ...last, six.track, six.page, six.screen], 'token test')
+    expectExactlyOnce(api, tallyIds(api, [...hidden, ...last, six.track, six.page, six.screen]), 'token test')
     await Promise.all(pending)
 
     const carrying = seen.filter((s) => s.where.length)
@@ -796,7 +772,7 @@ test.describe('security (SPEC §2)', () => {
       const ids = [await call(page, 'page', 'Loopback', host), ...(await trackMany(page, `via ${host}`, 3))]
       await api.waitFor((a) => allArrived(a, ids), 10_000)
       ids.push(await settle(page, api))
-      expectExactlyOnce(api, ids, `apiUrl http://${host}`)
+      expectExactlyOnce(api, tallyIds(api, ids), `apiUrl http://${host}`)
       expect(api.requests.every((r) => r.headers.host === `${host}:${api.port}`)).toBe(true)
       expect(await page.evaluate(() => (window as any).__violations)).toEqual([])
     })
@@ -854,7 +830,7 @@ test.describe('consent (SPEC §2 consentCategories) through analytics-next', () 
     await api.waitFor((a) => allArrived(a, [pageAllowed.id, settleId]))
     await page.waitForTimeout(200) // several flush intervals: anything else pending would have gone
 
-    expectExactlyOnce(api, [allowed.id, topLevel.id, pageAllowed.id, settleId], 'consented')
+    expectExactlyOnce(api, tallyIds(api, [allowed.id, topLevel.id, pageAllowed.id, settleId]), 'consented')
     const leaked = denied.filter((d) => api.requests.some((r) => r.commands.some((c) => c?.data?.properties?.message_id === d.id)))
     expect(leaked, 'not consented events sent').toEqual([])
     expect(api.customers(), 'identify without consent').toEqual([])
