@@ -4,15 +4,25 @@
  * standalone build in dist/umd/ is served to the browser) and it is unpacked into a cache directory,
  * node_modules/.cache/analytics-next/<version>/package. A version already there is not fetched again.
  *
- *   node scripts/analytics-next.mjs 1.51.7   prints the package directory
+ *   node scripts/analytics-next.mjs 1.62.1    prints the package directory
+ *   node scripts/analytics-next.mjs lowest    the same for the lowest supported version (peerDependencies)
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const CACHE = join(root, 'node_modules/.cache/analytics-next')
+
+/** The lowest supported analytics-next: the version of the `^x.y.z` range in peerDependencies. */
+export function lowestSupported() {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  const range = pkg.peerDependencies['@segment/analytics-next']
+  const match = /^\^(\d+\.\d+\.\d+)$/.exec(range)
+  if (!match) throw new Error(`analytics-next: peerDependencies "${range}" is not of the form ^x.y.z`)
+  return match[1]
+}
 
 /** The directory of @segment/analytics-next@`version` (an exact version), fetched on first use. */
 export function analyticsNextDir(version) {
@@ -41,5 +51,5 @@ export function analyticsNextDir(version) {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  for (const version of process.argv.slice(2)) console.log(analyticsNextDir(version))
+  for (const version of process.argv.slice(2)) console.log(analyticsNextDir(version == 'lowest' ? lowestSupported() : version))
 }
