@@ -80,7 +80,10 @@ function runVersion(version) {
         } else if (entry.status === 'expected') tally.passed++
         else {
           tally.failed++
-          tally.failures.push(specEntry.title)
+          const error = (entry.results ?? []).at(-1)?.error?.message ?? ''
+          // the first line of the error, without colour codes
+          const reason = error.replace(/\u001b\[[0-9;]*m/g, '').split('\n')[0]
+          tally.failures.push(reason ? `${specEntry.title} (${reason})` : specEntry.title)
         }
       }
     }
