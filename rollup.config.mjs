@@ -3,6 +3,7 @@ import { gzipSync } from 'node:zlib'
 import resolve from '@rollup/plugin-node-resolve'
 import terser from '@rollup/plugin-terser'
 import typescript from '@rollup/plugin-typescript'
+import { writeDeclarations } from './scripts/bundle-dts.mjs'
 
 const pkg = JSON.parse(readFileSync('./package.json', 'utf8'))
 
@@ -26,14 +27,25 @@ const size = () => ({
   },
 })
 
-const ts = (declarations) =>
+const ts = () =>
   typescript({
     tsconfig: './tsconfig.json',
     include: ['src/**/*.ts'],
-    compilerOptions: declarations
-      ? { declaration: true, declarationDir: 'dist', outDir: 'dist', types: [] }
-      : { declaration: false, types: [] },
+    compilerOptions: { declaration: false, types: [] },
   })
+
+/** Writes dist/index.d.ts and dist/index.d.cts: one self-contained declaration file (scripts/bundle-dts.mjs). */
+const declarations = () => ({
+  name: 'declarations',
+  writeBundle: {
+    // once, after the last of the npm builds' outputs
+    sequential: true,
+    handler(options) {
+      if (options.format != 'cjs') return
+      writeDeclarations({ entry: 'src/index.ts', tsconfig: './tsconfig.json', outDir: 'dist' })
+    },
+  },
+})
 
 export default [
   {
@@ -43,19 +55,19 @@ export default [
     plugins: [
       version(),
       resolve({ browser: true }),
-      ts(false),
+      ts(),
       terser({ ecma: 2020, compress: { passes: 3, unsafe_arrows: true }, format: { comments: false } }),
       size(),
     ],
   },
   {
-    // the npm builds: ESM and CommonJS with types; idb-keyval stays a dependency
+    // the npm builds: ESM and CommonJS, and their types; idb-keyval stays a dependency
     input: 'src/index.ts',
     external: ['idb-keyval'],
     output: [
       { dir: 'dist', entryFileNames: 'index.mjs', format: 'es' },
       { dir: 'dist', entryFileNames: 'index.cjs', format: 'cjs' },
     ],
-    plugins: [version(), ts(true), size()],
+    plugins: [version(), ts(), size(), declarations()],
   },
 ]

@@ -1,3 +1,8 @@
-/** analytics-next-infinario: the Infinario (Bloomreach Engagement) destination for analytics-next. */
+/**
+ * analytics-next-infinario: the Infinario (Bloomreach Engagement) destination for Segment's
+ * analytics.js 2.0 (`@segment/analytics-next`). See {@link infinarioDestination}.
+ *
+ * @packageDocumentation
+ */
 export { infinarioDestination, version } from './plugin'
 export type { Settings } from './settings'

@@ -14,6 +14,7 @@ import { configure, type Config, type Settings } from './settings'
 import { memoryStore, openStore, type UseStore } from './store'
 
 declare const __VERSION__: string
+/** The version of this package, e.g. `'0.1.0'` (also the plugin's `version`). */
 export const version = __VERSION__
 
 const LOCK = 'infinario-tab-'
@@ -116,7 +117,21 @@ function start(cfg: Config) {
   }
 }
 
-/** The Infinario destination for analytics-next (SPEC §2). */
+/**
+ * The Infinario destination for analytics-next: a `Plugin` named `Infinario` of type `destination`
+ * (so `integrations: { Infinario: false }` keeps a call away from it).
+ *
+ * Creating it reads no browser global and never throws, so it may run during server-side rendering;
+ * the plugin starts working when analytics-next loads it in the browser. Invalid settings make that
+ * `load()` reject with an error naming the setting, also printed with `console.error`.
+ *
+ * @example
+ * ```ts
+ * AnalyticsBrowser.load({ writeKey, plugins: [infinarioDestination({ projectToken })] })
+ * // or, on a loaded instance:
+ * analytics.register(infinarioDestination({ projectToken }))
+ * ```
+ */
 export function infinarioDestination(settings: Settings): Plugin {
   let cfg: Config | undefined
   let error: unknown

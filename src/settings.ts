@@ -1,21 +1,50 @@
 /** Settings of the destination (SPEC §2): defaults and validation with errors that name the setting. */
 
+/**
+ * Settings of {@link infinarioDestination}. Only `projectToken` is required. Settings are also
+ * validated at run time: an invalid one makes the plugin's `load()` reject with an error that names
+ * it (analytics-next then drops the plugin); it never throws at import and never breaks the page.
+ */
 export interface Settings {
-  /** Infinario project token (required) */
+  /** Infinario project token: a non-empty string, normally a UUID. */
   projectToken: string
-  /** tracking API base URL, may carry a path [https://api.infinario.com] */
+  /**
+   * Tracking API base URL; may carry a path (a first-party proxy). Must be `https:`, except for
+   * `localhost`, `127.x.x.x` and `[::1]`, where `http:` is allowed.
+   * @defaultValue `'https://api.infinario.com'`
+   */
   apiUrl?: string
-  /** inactivity that ends a session [20 minutes] */
+  /**
+   * Inactivity, in milliseconds, that ends a session: a whole number from 1 to 2 147 483 647.
+   * @defaultValue `1200000` (20 minutes)
+   */
   sessionTimeoutMs?: number
-  /** longest time a command waits before a send [1000] */
+  /**
+   * Longest time, in milliseconds, a command waits in the outbox before a send: 0 to 2 147 483 647.
+   * @defaultValue `1000`
+   */
   flushIntervalMs?: number
-  /** commands per bulk request, 1..50 [50] */
+  /**
+   * Commands per bulk request, 1 to 50.
+   * @defaultValue `50`
+   */
   maxBatchSize?: number
-  /** Segment event name -> Infinario event type */
+  /**
+   * Segment event name → Infinario event type (a non-empty string), as a plain object.
+   * @example `{ 'Order Completed': 'purchase' }`
+   * @defaultValue `{}` (the event type is the Segment event name)
+   */
   eventNames?: Record<string, string>
-  /** consent categories that must all be true in context.consent.categoryPreferences */
+  /**
+   * Consent categories that must all be `true` in `context.consent.categoryPreferences` for an event
+   * to be sent.
+   * @defaultValue `[]` (no gating)
+   */
   consentCategories?: string[]
-  /** log mapping warnings and delivery to the console */
+  /**
+   * Log mapping warnings and delivery to the console.
+   * @defaultValue `false`
+   */
   debug?: boolean
 }
 

@@ -20,7 +20,9 @@ import { dirname, extname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const analyticsDist = join(root, 'node_modules/@segment/analytics-next/dist/umd')
+
+/** The installed @segment/analytics-next whose standalone build is served when nothing else is asked for. */
+const DEFAULT_ANALYTICS_NEXT = join(root, 'node_modules/@segment/analytics-next')
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -46,7 +48,7 @@ function inside(base, rel) {
 }
 
 /** What a (decoded) path maps to: a file, a file inside a base directory, CDN settings or a redirect. */
-function route(path) {
+function route(path, analyticsDist) {
   let m
   if (/^\/analytics\.js\/v1\/[^/]+\/analytics\.min\.js$/.test(path)) return { file: join(analyticsDist, 'standalone.js') }
   if ((m = /^\/analytics-next\/bundles\/([^/]+)$/.exec(path))) return { base: analyticsDist, rel: m[1] }
@@ -63,10 +65,17 @@ function route(path) {
 }
 
 /**
- * @param {{ port?: number, host?: string, headers?: Record<string, string>, vars?: Record<string, string> }} [options]
+ * @param {import('./site.d.mts').StartSiteOptions} [options]
  * @returns {Promise<import('./site.d.mts').SiteHandle>}
  */
-export async function startSite({ port = 0, host = '127.0.0.1', headers = {}, vars } = {}) {
+export async function startSite({ port = 0, host = '127.0.0.1', headers = {}, vars, analyticsNext } = {}) {
+  const analyticsPackage = resolve(root, analyticsNext || process.env.ANALYTICS_NEXT_DIR || DEFAULT_ANALYTICS_NEXT)
+  const analyticsDist = join(analyticsPackage, 'dist/umd')
+  // fail at start, not with a 404 inside a browser test
+  await stat(join(analyticsDist, 'standalone.js')).catch(() => {
+    throw new Error(`startSite: no analytics-next standalone build at ${analyticsDist}/standalone.js`)
+  })
+  const analyticsNextVersion = JSON.parse(await readFile(join(analyticsPackage, 'package.json'), 'utf8')).version
   const base = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }
   const fail = (res, status, text) => {
     res.writeHead(status, { ...base, 'Content-Type': 'text/plain; charset=utf-8' })
@@ -84,7 +93,7 @@ export async function startSite({ port = 0, host = '127.0.0.1', headers = {}, va
     } catch {
       return fail(res, 400, 'bad path')
     }
-    const r = route(path)
+    const r = route(path, analyticsDist)
     if (r.redirect) {
       res.writeHead(302, { ...base, Location: r.redirect })
       return res.end()
@@ -148,6 +157,7 @@ export async function startSite({ port = 0, host = '127.0.0.1', headers = {}, va
   return {
     origin,
     port: actual,
+    analyticsNextVersion,
     close() {
       closed ??= new Promise((done) => {
         server.close(() => done())
