@@ -370,10 +370,10 @@ describe('failed requests', () => {
     expect(t.requests).toHaveLength(1)
   })
 
-  it('401: stops sending, reports once, keeps the records', async () => {
+  it.each([401, 403])('%i: stops sending, reports once, keeps the records', async (status) => {
     const t = setup()
     await t.add(recs(0, 60))
-    t.replies.push({ status: 401 })
+    t.replies.push({ status })
     await tick(0)
     expect(t.requests).toHaveLength(1)
     await t.add(recs(60, 200))
@@ -381,7 +381,7 @@ describe('failed requests', () => {
     t.box.retryNow()
     await tick(60_000)
     expect(t.requests).toHaveLength(1)
-    expect(t.reports).toEqual([['unauthorized', { status: 401 }]])
+    expect(t.reports).toEqual([['unauthorized', { status }]])
     expect(t.box.size()).toBe(200)
     expect(await t.stored()).toEqual(range(0, 200))
   })
