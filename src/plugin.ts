@@ -53,6 +53,7 @@ function start(cfg: Config) {
     interval: cfg.flushIntervalMs,
     report,
     log,
+    version,
   })
   const now = Date.now
   const key = () => now().toString(36).padStart(9, '0') + tab + (seq++).toString(36).padStart(5, '0')

@@ -39,8 +39,10 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
   const reports: [string, Record<string, unknown> | undefined][] = []
   let inFlight = 0
   let maxInFlight = 0
+  const bodies: string[] = []
   const transport = {
     async post(body: string, keepalive?: boolean) {
+      bodies.push(body)
       const { commands } = JSON.parse(body) as { commands: Command[] }
       requests.push({ commands, keepalive, at: Date.now() })
       maxInFlight = Math.max(maxInFlight, ++inFlight)
@@ -65,6 +67,7 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
     report: (reason, detail) => reports.push([reason, detail]),
     log: () => 0,
     now: () => Date.now(),
+    version: '1.2.3',
   })
   /** what the caller does: persist, then hand over */
   const add = async (rs: Rec[]) => {
@@ -79,7 +82,7 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
     return ids(((await entries(store)) as [string, Rec][]).map(([, r]) => r.c)).sort((a, b) => a - b)
   }
   const beaconed = () => beacons.map((b) => (JSON.parse(b) as { commands: Command[] }).commands)
-  return { box, store, requests, beacons, beaconed, replies, reports, add, stored, maxInFlight: () => maxInFlight }
+  return { box, store, requests, bodies, beacons, beaconed, replies, reports, add, stored, maxInFlight: () => maxInFlight }
 }
 
 /** Lets `ms` of fake time pass. (A 0-delay timer set while timers run is due 1 ms later.) */
@@ -114,6 +117,18 @@ describe('batching', () => {
     expect(t.box.size()).toBe(0)
     expect(await t.stored()).toEqual([])
     expect(t.reports).toEqual([])
+  })
+
+  it('tags every body, fetch and beacon, with sdk and sdk_version', async () => {
+    const t = setup()
+    await t.add(recs(0, 1))
+    await tick(1000)
+    t.box.unload(recs(1, 2))
+    const sdk = { sdk: 'analytics-next-infinario', sdk_version: '1.2.3' }
+    expect([...t.bodies, ...t.beacons].map((b) => JSON.parse(b))).toEqual([
+      { commands: [expect.objectContaining({ name: 'crm/events' })], ...sdk },
+      { commands: [expect.objectContaining({ name: 'crm/events' })], ...sdk },
+    ])
   })
 
   it('sends a partial batch after `interval`, counted from its first command', async () => {
@@ -736,6 +751,7 @@ describe('storage', () => {
       interval: 1000,
       report: () => 0,
       log: () => 0,
+      version: '1.2.3',
     })
     box.add(recs(0, 3))
     await tick(1000)

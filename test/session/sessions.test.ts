@@ -50,7 +50,17 @@ function origin() {
     const unloaded: Rec[] = []
     const db = openStore(name)
     const box = o.transport
-      ? outbox({ transport: o.transport, store: () => db, tab: id, journal: 'j:', max: 50, interval: 1000, report: () => 0, log: () => 0 })
+      ? outbox({
+          transport: o.transport,
+          store: () => db,
+          tab: id,
+          journal: 'j:',
+          max: 50,
+          interval: 1000,
+          report: () => 0,
+          log: () => 0,
+          version: 'test',
+        })
       : { add: (r: Rec[]) => added.push(...r), unload: (r: Rec[]) => unloaded.push(...r), retryNow() {}, size: () => 0 }
     const fallbacks: unknown[] = []
     const transactions = { n: 0 }
