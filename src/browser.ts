@@ -1,7 +1,8 @@
 /**
  * The script-tag entry (SPEC §2): defines `window.InfinarioDestination`, and when its <script>
  * element carries `data-project-token`, registers the destination on `window.analytics` (the
- * snippet's stub, the loaded library, or an array the snippet will pick up).
+ * snippet's stub, the loaded library, or an array the snippet will pick up). `data-api-url`,
+ * `data-session-timeout-ms`, `data-ecommerce` and `data-debug` set the settings of the same name.
  */
 import { infinarioDestination, version } from './plugin'
 
@@ -15,6 +16,8 @@ if (d?.projectToken != null) {
     projectToken: d.projectToken,
     apiUrl: d.apiUrl,
     sessionTimeoutMs: d.sessionTimeoutMs ? +d.sessionTimeoutMs : undefined,
+    // present (also empty) means on, "false" means off: like data-debug
+    ecommerce: d.ecommerce != null && d.ecommerce != 'false',
     debug: d.debug != null && d.debug != 'false',
   })
   const a = (w.analytics ||= [] as unknown as Analytics)

@@ -22,7 +22,14 @@ let seq = 0
 function rec(i: number, extra: Record<string, unknown> = {}, at = T0): Rec {
   const c: EventCommand = {
     name: 'crm/events',
-    data: { customer_ids: { cookie: 'anon' }, project_id: 'token', type: 'e', timestamp: at / 1000, properties: { i, ...extra } },
+    data: {
+      customer_ids: { cookie: 'anon' },
+      company_id: 'token',
+      project_id: 'token',
+      type: 'e',
+      timestamp: at / 1000,
+      properties: { i, ...extra },
+    },
   }
   return { k: 'k' + String(seq++).padStart(8, '0'), o: 'tab', c, n: JSON.stringify(c).length }
 }
@@ -464,7 +471,10 @@ describe('age', () => {
     const customer: Rec = {
       k: 'kc',
       o: 'tab',
-      c: { name: 'crm/customers', data: { ids: { cookie: 'anon' }, project_id: 'token', properties: { plan: 'pro' } } },
+      c: {
+        name: 'crm/customers',
+        data: { ids: { cookie: 'anon' }, company_id: 'token', project_id: 'token', properties: { plan: 'pro' } },
+      },
       n: 100,
     }
     await t.add([r, customer])
