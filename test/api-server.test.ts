@@ -200,6 +200,15 @@ describe('faults', () => {
     expect(api.commands).toHaveLength(1)
   })
 
+  it('forbidden: answers 403, records the request, not its commands', async () => {
+    expect(api.setFault({ forbidden: true })).toEqual({ forbidden: true })
+    const r = await post({ commands: [event()] })
+    expect(r.status).toBe(403)
+    expect(((await r.json()) as { errors: string[] }).errors).toEqual(['injected HTTP 403: the token may not track'])
+    expect(api.requests.map((x) => [x.status, x.commands.length])).toEqual([[403, 1]])
+    expect(api.commands).toEqual([])
+  })
+
   it('down: drops the connection', async () => {
     api.setFault({ down: true })
     await expect(post({ commands: [event()] })).rejects.toThrow()

@@ -48,6 +48,8 @@ export interface RecordedRequest {
 export interface Fault {
   /** destroy the socket without answering */
   down?: boolean
+  /** answer HTTP 403 (the token may not track) to every /bulk request */
+  forbidden?: boolean
   /** answer this HTTP status to every /bulk request (401 / 403: the token is wrong or may not track) */
   status?: number
   /** with `status`: the Retry-After header, in seconds */

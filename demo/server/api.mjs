@@ -20,12 +20,13 @@
  *
  * Fault injection (`setFault` or POST /__control/fault), all optional:
  *   down: true        destroy the socket without answering
+ *   forbidden: true   answer HTTP 403 (the token may not track) to every /bulk request
  *   status: 503       answer this HTTP status to every /bulk request (`retryAfter`: Retry-After seconds);
  *                     401 or 403: the token is wrong or may not track
  *   retryEvery: k     every k-th valid command (counted across requests) is answered `retry`
  *   errorEvery: k     every k-th valid command is answered `error`
  *   delayMs: ms       wait this long before answering (or before dropping the connection)
- * Requests answered under `down` or `status` are recorded in `requests` (status 0 for `down`), but
+ * Requests answered under `down`, `forbidden` or `status` are recorded in `requests` (status 0 for `down`), but
  * their commands are not added to `commands`.
  */
 import { createServer } from 'node:http'
@@ -182,11 +183,11 @@ const normalizeFault = (f) => {
   const out = {}
   for (const [k, v] of Object.entries(f)) {
     if (v === undefined || v === null || v === false) continue
-    if (k === 'down') out.down = !!v
+    if (k === 'down' || k === 'forbidden') out[k] = !!v
     else if (k === 'status' || k === 'retryAfter' || k === 'retryEvery' || k === 'errorEvery' || k === 'delayMs') {
       if (!finite(v) || v < 0) throw new TypeError(`fault.${k} must be a number >= 0`)
       out[k] = v
-    } else throw new TypeError(`unknown fault "${k}" (down, status, retryAfter, retryEvery, errorEvery, delayMs)`)
+    } else throw new TypeError(`unknown fault "${k}" (down, forbidden, status, retryAfter, retryEvery, errorEvery, delayMs)`)
   }
   return out
 }
@@ -326,6 +327,10 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
       record(req, 0, commands, [], raw.length, parsed)
       req.socket.destroy()
       return
+    }
+    if (f.forbidden) {
+      record(req, 403, commands, [], raw.length, parsed)
+      return send(res, 403, { success: false, errors: ['injected HTTP 403: the token may not track'] })
     }
     if (f.status) {
       const headers = f.retryAfter !== undefined ? { 'Retry-After': String(f.retryAfter) } : {}
