@@ -55,30 +55,46 @@ function reported(page: Page): Promise<{ code: string; reason: string }[]> {
 }
 
 test.describe('customer ids (SPEC §4.1)', () => {
-  test('a custom hard id plus traits.email as email_id, on identify and on later calls', async ({ page, api, openPage }) => {
-    await openPage(page, { settings: { customerIds: MAPPING } })
-    const who = await call(page, 'identify', 'user-77', { email: 'ada@example.com', name: 'Ada' })
-    // a track that passes the user's traits in its context (Segment's `context.traits`)
-    const withTraits = await call(page, 'track', 'Newsletter Opened', { issue: 12 }, { context: { traits: { email: 'ada@example.com' } } })
-    const plain = await call(page, 'track', 'Button Clicked', { id: 'buy' })
-    await settle(page, api)
-    expectCleanWire(api)
-    const cmds = reached(api)
-    expect(cmds.map((c) => (c.name === 'crm/events' ? c.data.type : c.name))).toEqual([
-      'crm/customers',
-      'Newsletter Opened',
-      'Button Clicked',
-    ])
-    const full = { customer_id: 'user-77', cookie: who.anonymousId, email_id: 'ada@example.com' }
-    expect(cmds[0].data).toEqual({ ids: full, company_id: TOKEN, project_id: TOKEN, properties: { email: 'ada@example.com', name: 'Ada' } })
-    expect(idsOf(cmds[1])).toEqual(full)
-    expect(cmds[1].data.properties?.message_id).toBe(withTraits.messageId)
-    // without the trait in the call, no email_id: the call carries the ids it has
-    expect(idsOf(cmds[2])).toEqual({ customer_id: 'user-77', cookie: who.anonymousId })
-    expect(cmds[2].data.properties?.message_id).toBe(plain.messageId)
-    // the default names are not sent
-    for (const c of cmds) expect(Object.keys(idsOf(c))).not.toContain('registered')
-  })
+  for (const mode of ['register', 'tag'] as const)
+    test(`a custom hard id plus traits.email as email_id, on identify and on later calls (${mode === 'tag' ? 'data-customer-ids' : 'analytics.register'})`, async ({
+      page,
+      api,
+      openPage,
+    }) => {
+      await openPage(page, { mode, settings: { customerIds: MAPPING } })
+      const who = await call(page, 'identify', 'user-77', { email: 'ada@example.com', name: 'Ada' })
+      // a track that passes the user's traits in its context (Segment's `context.traits`)
+      const withTraits = await call(
+        page,
+        'track',
+        'Newsletter Opened',
+        { issue: 12 },
+        { context: { traits: { email: 'ada@example.com' } } },
+      )
+      const plain = await call(page, 'track', 'Button Clicked', { id: 'buy' })
+      await settle(page, api)
+      expectCleanWire(api)
+      const cmds = reached(api)
+      expect(cmds.map((c) => (c.name === 'crm/events' ? c.data.type : c.name))).toEqual([
+        'crm/customers',
+        'Newsletter Opened',
+        'Button Clicked',
+      ])
+      const full = { customer_id: 'user-77', cookie: who.anonymousId, email_id: 'ada@example.com' }
+      expect(cmds[0].data).toEqual({
+        ids: full,
+        company_id: TOKEN,
+        project_id: TOKEN,
+        properties: { email: 'ada@example.com', name: 'Ada' },
+      })
+      expect(idsOf(cmds[1])).toEqual(full)
+      expect(cmds[1].data.properties?.message_id).toBe(withTraits.messageId)
+      // without the trait in the call, no email_id: the call carries the ids it has
+      expect(idsOf(cmds[2])).toEqual({ customer_id: 'user-77', cookie: who.anonymousId })
+      expect(cmds[2].data.properties?.message_id).toBe(plain.messageId)
+      // the default names are not sent
+      for (const c of cmds) expect(Object.keys(idsOf(c))).not.toContain('registered')
+    })
 
   test('a per-call id from integrations.Infinario.customerIds, on that call only', async ({ page, api, openPage }) => {
     await openPage(page)
