@@ -20,6 +20,8 @@ export interface DemoOptions {
   remote?: RemoteTarget | null
   /** the plugin's sessionTimeoutMs in the demo [30000] */
   sessionTimeoutMs?: number
+  /** the plugin's customerIds (an object, or its JSON) [DEMO_CUSTOMER_IDS locally, the plugin's default remotely] */
+  customerIds?: Record<string, string> | string
 }
 
 export interface DemoHandle {
@@ -37,6 +39,7 @@ export interface DemoHandle {
 
 export const DEMO_TOKEN: string
 export const DEMO_SESSION_TIMEOUT_MS: number
+export const DEMO_CUSTOMER_IDS: Record<string, string>
 export function demoCsp(apiOrigin: string): string
 export function remoteFromEnv(env?: Record<string, string | undefined>): RemoteTarget | null
 export function startDemo(options?: DemoOptions): Promise<DemoHandle>

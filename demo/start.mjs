@@ -14,6 +14,8 @@
  *   INFINARIO_PROJECT_TOKEN  with INFINARIO_API_URL: send to that API with that token instead of the
  *   INFINARIO_API_URL        local one (no local API is started; the live view then lists the requests
  *                            the page made, without their contents)
+ *   INFINARIO_CUSTOMER_IDS   the plugin's customerIds setting, as JSON [DEMO_CUSTOMER_IDS locally,
+ *                            the plugin's default { registered: userId, cookie: anonymousId } with a remote API]
  *
  * In the default (local) mode nothing leaves the machine: the page may only connect to its own
  * origin and to the local API.
@@ -24,6 +26,14 @@ import { startSite } from './server/site.mjs'
 
 /** The project token of the local API (any non-empty string works; Infinario's are UUIDs). */
 export const DEMO_TOKEN = '5e1d7c2a-9b4f-4e8a-b3c6-0d2f1a7e9c54'
+/**
+ * The customer ids of the local demo (SPEC §4.1): Infinario's default hard id and cookie, plus the
+ * e-mail trait as a second id, as many projects have.
+ */
+export const DEMO_CUSTOMER_IDS = { registered: 'userId', cookie: 'anonymousId', email_id: 'traits.email' }
+/** The plugin's own default: for a real project, whose id names the demo cannot know. */
+const DEFAULT_CUSTOMER_IDS = { registered: 'userId', cookie: 'anonymousId' }
+
 /** Sessions end after this much inactivity in the demo, so that a visitor sees them close. */
 export const DEMO_SESSION_TIMEOUT_MS = 30_000
 
@@ -85,6 +95,7 @@ export async function startDemo({
   apiPort = 0,
   remote = null,
   sessionTimeoutMs = DEMO_SESSION_TIMEOUT_MS,
+  customerIds = remote ? DEFAULT_CUSTOMER_IDS : DEMO_CUSTOMER_IDS,
 } = {}) {
   const api = remote ? null : await startApi({ port: apiPort, host, token: DEMO_TOKEN })
   const apiUrl = remote ? remote.apiUrl : api.url
@@ -102,6 +113,8 @@ export async function startDemo({
         API_URL: apiUrl,
         PROJECT_TOKEN: token,
         SESSION_TIMEOUT_MS: String(sessionTimeoutMs),
+        // a string as it is: the plugin rejects an invalid mapping (load() fails, naming customerIds, on the page's console)
+        CUSTOMER_IDS: typeof customerIds == 'string' ? customerIds : JSON.stringify(customerIds),
         // the live view watches the local API's control endpoints; a remote API has none
         LIVE_API: api ? api.url : '',
       },
@@ -139,6 +152,7 @@ async function main() {
       port: port('PORT', process.env.PORT),
       apiPort: port('API_PORT', process.env.API_PORT),
       remote: remoteFromEnv(),
+      customerIds: process.env.INFINARIO_CUSTOMER_IDS?.trim() || undefined,
     })
   } catch (e) {
     console.error(`demo: ${e.message}`)

@@ -93,6 +93,7 @@ test.describe('calls (SPEC §4)', () => {
         name: 'crm/customers',
         data: {
           ids: { registered: 'user-42', cookie: c.anonymousId },
+          company_id: TOKEN,
           project_id: TOKEN,
           properties: {
             name: 'Ada Lovelace',
@@ -130,7 +131,7 @@ test.describe('calls (SPEC §4)', () => {
     const e = api.events('Button Clicked')
     expect(e).toHaveLength(1)
     const d = e[0]
-    expect(Object.keys(d).sort()).toEqual(['age', 'customer_ids', 'project_id', 'properties', 'timestamp', 'type'])
+    expect(Object.keys(d).sort()).toEqual(['age', 'company_id', 'customer_ids', 'project_id', 'properties', 'timestamp', 'type'])
     expect(d.customer_ids).toEqual({ cookie: c.anonymousId })
     expect(d.project_id).toBe(TOKEN)
     expect(d.type).toBe('Button Clicked')
@@ -241,7 +242,7 @@ test.describe('calls (SPEC §4)', () => {
     expect(cmds).toHaveLength(1)
     expect(cmds[0].name).toBe('crm/customers')
     const { properties, ...data } = cmds[0].data as Record<string, any>
-    expect(data).toEqual({ ids: { registered: 'user-7', cookie: anonymousId }, project_id: TOKEN })
+    expect(data).toEqual({ ids: { registered: 'user-7', cookie: anonymousId }, company_id: TOKEN, project_id: TOKEN })
     expect(properties ?? {}).toEqual({})
   })
 
@@ -269,6 +270,7 @@ test.describe('calls (SPEC §4)', () => {
         name: 'crm/customers',
         data: {
           ids: { cookie: c.anonymousId },
+          company_id: TOKEN,
           project_id: TOKEN,
           properties: { group_id: 'org-1', group_name: 'Acme', group_plan: 'enterprise', group_address_city: 'Brno', group_a_b: 1 },
         },

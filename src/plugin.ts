@@ -54,6 +54,7 @@ function start(cfg: Config) {
     interval: cfg.flushIntervalMs,
     report,
     log,
+    version,
   })
   const now = Date.now
   const key = () => now().toString(36).padStart(9, '0') + tab + (seq++).toString(36).padStart(5, '0')
@@ -99,13 +100,16 @@ function start(cfg: Config) {
         const cmds = mapEvent(ev, {
           projectToken: cfg.projectToken,
           eventNames: cfg.eventNames,
+          customerIds: cfg.customerIds,
+          ecommerce: cfg.ecommerce,
           now: at,
           id: k,
           warn,
           drop: report,
           knownCookie: (id) => cookies.has(id),
         })
-        const ids = customerIds(ev)
+        // the session follows the ids of the call that caused it (its own anonymousId, also for an alias)
+        const ids = customerIds(ev, cfg.customerIds)
         const opens = ev.type == 'page' || ev.type == 'screen'
         ses.push({ k, cmds, act: { at: toMs(ev.timestamp, at), opens, ids, props: opens ? sessionProps(ev.context) : {} } })
       } catch (e) {

@@ -14,12 +14,13 @@ afterEach(() => api.reset())
 const ids = { cookie: 'anon-1' }
 const customer = (extra: Record<string, unknown> = {}) => ({
   name: 'crm/customers',
-  data: { ids, project_id: TOKEN, properties: { name: 'Ada' }, ...extra },
+  data: { ids, company_id: TOKEN, project_id: TOKEN, properties: { name: 'Ada' }, ...extra },
 })
 const event = (extra: Record<string, unknown> = {}, props: Record<string, unknown> = {}) => ({
   name: 'crm/events',
   data: {
     customer_ids: ids,
+    company_id: TOKEN,
     project_id: TOKEN,
     type: 'purchase',
     timestamp: Date.now() / 1000,
@@ -29,8 +30,16 @@ const event = (extra: Record<string, unknown> = {}, props: Record<string, unknow
   },
 })
 
+/** The body fields beside the commands that every request carries (SPEC §3). */
+const SDK = { sdk: 'analytics-next-infinario', sdk_version: '0.1.0' }
+
+/** POSTs `body` to /bulk: a string as it is, an object as JSON with the SDK fields added. */
 const post = (body: unknown, init: RequestInit = {}) =>
-  fetch(api.url + '/bulk', { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), ...init })
+  fetch(api.url + '/bulk', {
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify({ ...SDK, ...(body as object) }),
+    ...init,
+  })
 
 async function bulk(commands: unknown[]) {
   const r = await post({ commands })
@@ -66,7 +75,7 @@ describe('POST /bulk', () => {
     const r = await bulk([
       event(),
       event({ timestamp: Date.now() }),
-      customer({ ids: { cookie: 'a', email: 'x' } }),
+      customer({ ids: { cookie: 'a', 'e.mail': 'x' } }),
       customer({ ids: {} }),
       customer({ ids: { registered: '' } }),
       customer({ project_id: 'other' }),
@@ -78,21 +87,58 @@ describe('POST /bulk', () => {
       event({ extra: 1 }),
       customer({ properties: Object.fromEntries(Array.from({ length: 256 }, (_, i) => ['k' + i, i])) }),
       customer({ properties: { big: 'x'.repeat(800_000) } }),
+      customer({ company_id: 'other' }),
+      event({ company_id: undefined }),
     ])
     expect(r.status).toBe(200)
     const statuses = r.body.results.map((x) => x.status)
-    expect(statuses).toEqual(['ok', ...Array(13).fill('error')])
+    expect(statuses).toEqual(['ok', ...Array(15).fill('error')])
     const errors = r.body.results.map((x) => (x.errors ?? []).join(' '))
     expect(errors[1]).toMatch(/milliseconds/)
-    expect(errors[2]).toMatch(/email/)
-    expect(errors[3]).toMatch(/registered.*cookie/)
-    expect(errors[5]).toMatch(/project_id/)
+    expect(errors[2]).toMatch(/invalid id name.*"e\.mail"/)
+    expect(errors[3]).toMatch(/at least one id/)
+    expect(errors[4]).toMatch(/registered must be a non-empty string/)
+    expect(errors[5]).toMatch(/project_id "other" is not this project's token/)
     expect(errors[6]).toMatch(/"a\.b"/)
     expect(errors[7]).toMatch(/x\$/)
     expect(errors[8]).toMatch(/age/)
     expect(errors[12]).toMatch(/256 keys/)
     expect(errors[13]).toMatch(/bytes/)
+    expect(errors[14]).toMatch(/company_id "other" is not this project's token/)
+    expect(errors[15]).toMatch(/company_id must be a non-empty string/)
     expect(api.commands).toHaveLength(1)
+  })
+
+  it('accepts any valid id names (SPEC §4.1), each a non-empty string', async () => {
+    const r = await bulk([
+      customer({ ids: { customer_id: 'u-1', email_id: 'ada@example.com' } }),
+      event({ customer_ids: { cart_id: 'c-9' } }),
+      customer({ ids: { customer_id: 42 } }),
+      customer({ ids: { email_id: 'x'.repeat(16385) } }),
+    ])
+    expect(r.body.results.map((x) => x.status)).toEqual(['ok', 'ok', 'error', 'error'])
+    expect(r.body.results[2].errors!.join()).toMatch(/customer_id must be a non-empty string/)
+    expect(r.body.results[3].errors!.join()).toMatch(/over 16384 characters/)
+  })
+
+  it('answers 400 to a body without sdk / sdk_version or with unknown fields, and records the sdk fields', async () => {
+    const commands = [event()]
+    const bare = await fetch(api.url + '/bulk', { method: 'POST', body: JSON.stringify({ commands }) })
+    expect(bare.status).toBe(400)
+    expect(((await bare.json()) as { errors: string[] }).errors).toEqual(['the body needs "sdk", a non-empty string'])
+    expect((await post({ commands, sdk_version: '' })).status).toBe(400)
+    expect((await post({ commands, sdk_version: 1 })).status).toBe(400)
+    expect((await post({ commands, project_id: TOKEN })).status).toBe(400)
+    expect(api.requests.map((x) => x.error)).toEqual([
+      'the body needs "sdk", a non-empty string',
+      'the body needs "sdk_version", a non-empty string',
+      'the body needs "sdk_version", a non-empty string',
+      'unknown body field(s): project_id',
+    ])
+    expect(api.commands).toEqual([])
+    expect((await post({ commands })).status).toBe(200)
+    expect(api.requests[4]).toMatchObject({ status: 200, sdk: 'analytics-next-infinario', sdk_version: '0.1.0' })
+    expect(api.requests[4].error).toBeUndefined()
   })
 
   it('answers 400 to more than 50 commands and to invalid JSON, 415 to other content types', async () => {
@@ -144,12 +190,23 @@ describe('faults', () => {
     expect(r.headers.get('retry-after')).toBe('7')
     api.setFault({ status: 401 })
     expect((await post({ commands: [event()] })).status).toBe(401)
-    expect(api.requests.map((x) => x.status)).toEqual([503, 401])
+    api.setFault({ status: 403 })
+    expect((await post({ commands: [event()] })).status).toBe(403)
+    expect(api.requests.map((x) => x.status)).toEqual([503, 401, 403])
     expect(api.requests[0].commands).toHaveLength(1)
     expect(api.commands).toEqual([])
     api.setFault({})
     expect((await post({ commands: [event()] })).status).toBe(200)
     expect(api.commands).toHaveLength(1)
+  })
+
+  it('forbidden: answers 403, records the request, not its commands', async () => {
+    expect(api.setFault({ forbidden: true })).toEqual({ forbidden: true })
+    const r = await post({ commands: [event()] })
+    expect(r.status).toBe(403)
+    expect(((await r.json()) as { errors: string[] }).errors).toEqual(['injected HTTP 403: the token may not track'])
+    expect(api.requests.map((x) => [x.status, x.commands.length])).toEqual([[403, 1]])
+    expect(api.commands).toEqual([])
   })
 
   it('down: drops the connection', async () => {

@@ -369,6 +369,83 @@ describe('consent (SPEC §2)', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe('customer ids and ecommerce through the hooks (SPEC §4.1, §4.2)', () => {
+  const MAPPING = { customer_id: 'userId', cookie: 'anonymousId', email_id: 'traits.email' }
+
+  it('the mapped ids and a per-call id reach the commands; the session follows the ids of the call that opened it', async () => {
+    const h = await open({ customerIds: MAPPING })
+    h.call(event('identify', { userId: 'u-1', traits: { email: 'ada@example.com', plan: 'pro' } }))
+    const p = h.call(
+      event('page', {
+        userId: 'u-1',
+        context: { ...pageContext(), traits: { email: 'ada@example.com' } },
+        integrations: { Infinario: { customerIds: { cart_id: 'cart-7' } } },
+      }),
+    )
+    const m = await h.marker({ userId: 'u-1' })
+    expect(h.api.customers().map((c) => c.ids)).toEqual([{ customer_id: 'u-1', cookie: 'anon-1', email_id: 'ada@example.com' }])
+    const opened = { customer_id: 'u-1', cookie: 'anon-1', email_id: 'ada@example.com', cart_id: 'cart-7' }
+    const [start] = h.api.events('session_start')
+    expect(start.customer_ids).toEqual(opened)
+    const [visit] = h.api.events('page_visit')
+    expect(visit.customer_ids).toEqual(opened)
+    expect(visit.properties.message_id).toBe(p.messageId)
+    // a later call without the per-call id or the trait carries only its own ids, in the same session
+    const [marker] = h.api.events('marker')
+    expect(marker.properties.message_id).toBe(m.messageId)
+    expect(marker.customer_ids).toEqual({ customer_id: 'u-1', cookie: 'anon-1' })
+    expect(marker.properties.session_id).toBe(start.properties.session_id)
+    expect(h.api.violations).toEqual([])
+  })
+
+  it('a call with none of the mapped ids is dropped and reported; it opens no session', async () => {
+    const h = await open({ customerIds: { email_id: 'traits.email' } })
+    h.call(event('page'))
+    await h.marker({ context: { ...pageContext(), traits: { email: 'e@x' } } })
+    expect(h.api.events('page_visit')).toEqual([])
+    expect(h.api.events('session_start')).toEqual([])
+    expect(h.reports.map((r) => r.reason)).toEqual(['no_customer_id'])
+  })
+
+  it('ecommerce: an order becomes purchase then its purchase_items, in order, once each, in the session, all valid', async () => {
+    const h = await open({ ecommerce: true })
+    h.call(event('page'))
+    const order = h.call(
+      event('track', {
+        event: 'Order Completed',
+        properties: {
+          order_id: 'o-1',
+          total: 24.99,
+          currency: 'EUR',
+          products: [
+            { product_id: 'mug', name: 'Mug', price: 19.99, quantity: 1 },
+            { product_id: 'fern', name: 'Fern', price: 5 },
+          ],
+        },
+      }),
+    )
+    await h.marker()
+    const shop = h.api.commands.filter((c) => /^purchase/.test(c.data.type))
+    expect(shop.map((c) => [c.data.type, c.data.properties.message_id])).toEqual([
+      ['purchase', order.messageId],
+      ['purchase_item', order.messageId + ':item:0'],
+      ['purchase_item', order.messageId + ':item:1'],
+    ])
+    const session = h.api.events('session_start')[0].properties.session_id
+    for (const c of shop) expect(c.data.properties.session_id).toBe(session)
+    expect(shop[0].data.properties).toMatchObject({
+      purchase_id: 'o-1',
+      total_price: 24.99,
+      total_quantity: 2,
+      product_ids: ['mug', 'fern'],
+    })
+    expect(h.api.events('Order Completed')).toEqual([])
+    expect(h.api.violations).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+
 describe('security', () => {
   it('requests go only to {apiUrl}/bulk: POST, credentials omitted, a text body, no custom headers', async () => {
     const before = fetches.length

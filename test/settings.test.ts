@@ -18,6 +18,8 @@ const NAMES = [
   'maxBatchSize',
   'eventNames',
   'consentCategories',
+  'customerIds',
+  'ecommerce',
   'debug',
 ] as const
 type Name = (typeof NAMES)[number]
@@ -68,14 +70,36 @@ describe('configure: defaults and valid settings', () => {
     const c = configure({ projectToken: TOKEN })
     expect(c).toMatchObject({
       projectToken: TOKEN,
-      apiUrl: 'https://api.infinario.com',
+      apiUrl: 'https://api.exponea.com',
       sessionTimeoutMs: 20 * 60_000,
       flushIntervalMs: 1000,
       maxBatchSize: 50,
       eventNames: {},
       consentCategories: [],
+      customerIds: { registered: 'userId', cookie: 'anonymousId' },
+      ecommerce: false,
       debug: false,
     })
+  })
+
+  it('accepts customerIds of SPEC §4.1 and keeps a snapshot of them', () => {
+    const mapping: Record<string, string> = { customer_id: 'userId', cookie: 'anonymousId', email_id: 'traits.email' }
+    const c = configure({ projectToken: TOKEN, customerIds: mapping as never })
+    expect(c.customerIds).toEqual(mapping)
+    mapping.customer_id = 'traits.changed'
+    expect(c.customerIds.customer_id).toBe('userId')
+    // names that are ordinary data, a trait name with a dot, a null-prototype object, one id only
+    const odd = Object.assign(Object.create(null), { __proto__x: 'userId', 'hard-id': 'traits.address.email' })
+    expect(configure({ projectToken: TOKEN, customerIds: odd }).customerIds).toEqual({
+      __proto__x: 'userId',
+      'hard-id': 'traits.address.email',
+    })
+    expect(configure({ projectToken: TOKEN, customerIds: { email_id: 'traits.email' } }).customerIds).toEqual({ email_id: 'traits.email' })
+  })
+
+  it('accepts ecommerce true and false', () => {
+    expect(configure({ projectToken: TOKEN, ecommerce: true }).ecommerce).toBe(true)
+    expect(configure({ projectToken: TOKEN, ecommerce: false }).ecommerce).toBe(false)
   })
 
   it('trims the token and keeps an apiUrl path without a trailing slash', () => {
@@ -87,7 +111,7 @@ describe('configure: defaults and valid settings', () => {
   it('accepts a frozen settings object (a constant shared by the page) and does not need to write to it', () => {
     const settings = Object.freeze({ projectToken: TOKEN, debug: false })
     expect(() => configure(settings)).not.toThrow()
-    expect(configure(settings).apiUrl).toBe('https://api.infinario.com')
+    expect(configure(settings).apiUrl).toBe('https://api.exponea.com')
   })
 
   it('a settings object parsed from JSON with "__proto__" keys pollutes nothing', () => {
@@ -190,6 +214,9 @@ describe('configure: each invalid setting is named', () => {
     ['consentCategories', [1]],
     ['consentCategories', [null]],
     ['consentCategories', { Analytics: true }],
+    ['ecommerce', 'true'],
+    ['ecommerce', 1],
+    ['ecommerce', 'yes'],
     ['debug', 'true'],
     ['debug', 1],
     ['debug', 'false'],
@@ -229,6 +256,57 @@ describe('configure: each invalid setting is named', () => {
       expect(thrown, describe_(s)).toBeInstanceOf(Error)
       expect((thrown as Error).message).toMatch(/"settings"|"projectToken"/)
     }
+  })
+})
+
+describe('configure: invalid customerIds are named, with what is wrong', () => {
+  const cases: [string, unknown, RegExp][] = [
+    ['not an object: a string', 'registered=userId', /must be an object mapping Infinario id names/],
+    ['not an object: an array', [['registered', 'userId']], /must be an object/],
+    ['not an object: a Map', new Map([['registered', 'userId']]), /must be an object/],
+    ['not an object: a number', 42, /must be an object/],
+    ['an empty name', { '': 'userId' }, /has an empty id name/],
+    ['a name with .', { 'customer.id': 'userId' }, /id name "customer\.id": id names must not contain "\." or "\$"/],
+    ['a name with $', { $email: 'traits.email' }, /id name "\$email"/],
+    [
+      'an unknown source',
+      { registered: 'user_id' },
+      /id "registered" the unknown source "user_id": use "userId", "anonymousId" or "traits.<name>"/,
+    ],
+    ['an unknown source: "traits."', { email_id: 'traits.' }, /unknown source "traits\."/],
+    ['an unknown source: "traits"', { email_id: 'traits' }, /unknown source "traits"/],
+    ['an unknown source: wrong case', { registered: 'userid' }, /unknown source "userid"/],
+    ['an unknown source: a number', { registered: 1 }, /unknown source a number/],
+    ['an unknown source: an object', { registered: { from: 'userId' } }, /unknown source an object/],
+    ['no source at all: an empty object', {}, /maps no id at all/],
+    ['no source at all: an empty string', { registered: '' }, /gives the id "registered" no source/],
+    ['no source at all: null', { registered: null }, /gives the id "registered" no source/],
+  ]
+  for (const [what, value, message] of cases)
+    it(`${what}: ${describe_(value)}`, () => {
+      const error = rejects({ projectToken: TOKEN, customerIds: value }, 'customerIds')
+      expect(error).toMatch(/^Infinario: setting "customerIds" /)
+      expect(error).toMatch(message)
+    })
+
+  it('a hostile mapping (throwing getter, Proxy, revoked Proxy) gives the named error', () => {
+    const revocable = Proxy.revocable({}, {})
+    revocable.revoke()
+    for (const value of [
+      Object.defineProperty({}, 'registered', { get: boom, enumerable: true }),
+      new Proxy({ registered: 'userId' }, { ownKeys: boom }),
+      revocable.proxy,
+    ])
+      rejects({ projectToken: TOKEN, customerIds: value }, 'customerIds')
+  })
+
+  it('load() rejects naming customerIds and prints it', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const plugin = infinarioDestination({ projectToken: TOKEN, customerIds: { 'e.mail': 'traits.email' } })
+    const analytics = { emit: vi.fn(), on: vi.fn() }
+    await expect(plugin.load(new Context({ type: 'track', event: 'x' }), analytics as never)).rejects.toThrow(/setting "customerIds"/)
+    expect(error.mock.calls.flat().join(' ')).toContain('"customerIds"')
+    expect(plugin.isLoaded()).toBe(false)
   })
 })
 
@@ -359,6 +437,16 @@ function rule(name: Name, v: unknown): 'valid' | 'invalid' | 'either' {
       return yes(v == null || (plain(v) && Object.values(v as object).every((x) => typeof x == 'string' && x != '')))
     case 'consentCategories':
       return yes(v == null || (Array.isArray(v) && v.every((x) => typeof x == 'string')))
+    case 'customerIds':
+      return yes(
+        v == null ||
+          (plain(v) &&
+            Object.keys(v as object).length > 0 &&
+            Object.entries(v as object).every(
+              ([k, source]) => k != '' && !/[.$]/.test(k) && typeof source == 'string' && /^(userId|anonymousId|traits\..+)$/s.test(source),
+            )),
+      )
+    case 'ecommerce':
     case 'debug':
       return yes(v == null || typeof v == 'boolean')
   }
@@ -372,6 +460,8 @@ const base = () => ({
   maxBatchSize: 20,
   eventNames: { 'Order Completed': 'purchase' },
   consentCategories: ['Analytics'],
+  customerIds: { customer_id: 'userId', cookie: 'anonymousId', email_id: 'traits.email' },
+  ecommerce: true,
   debug: false,
 })
 
@@ -405,6 +495,8 @@ describe('configure on fuzzed settings', () => {
           expect(Number.isInteger(c.flushIntervalMs) && c.flushIntervalMs >= 0).toBe(true)
           expect(Number.isInteger(c.maxBatchSize) && c.maxBatchSize >= 1 && c.maxBatchSize <= 50).toBe(true)
           expect(Array.isArray(c.consentCategories)).toBe(true)
+          expect(Object.keys(c.customerIds).length).toBeGreaterThan(0)
+          expect(typeof c.ecommerce).toBe('boolean')
           expect(typeof c.debug).toBe('boolean')
         }
       }),

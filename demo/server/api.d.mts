@@ -1,18 +1,18 @@
 /** Types of the local Infinario-compatible tracking API (api.mjs). */
 
-export interface CustomerIds {
-  registered?: string
-  cookie?: string
-}
+/** id name -> value, e.g. { registered, cookie } or { customer_id, email_id } (SPEC §4.1) */
+export type CustomerIds = Record<string, string>
 
 export interface CustomerData {
   ids: CustomerIds
+  company_id: string
   project_id: string
   properties?: Record<string, any>
 }
 
 export interface EventData {
   customer_ids: CustomerIds
+  company_id: string
   project_id: string
   type: string
   /** seconds since the epoch */
@@ -38,12 +38,19 @@ export interface RecordedRequest {
   /** one per command for a 200 answer, else empty */
   results: Result[]
   sizeBytes: number
+  /** the body's `sdk` and `sdk_version` (SPEC §3), when the body was a JSON object */
+  sdk?: unknown
+  sdk_version?: unknown
+  /** why the whole request was refused (400 / 415), when it was */
+  error?: string
 }
 
 export interface Fault {
   /** destroy the socket without answering */
   down?: boolean
-  /** answer this HTTP status to every /bulk request */
+  /** answer HTTP 403 (the token may not track) to every /bulk request */
+  forbidden?: boolean
+  /** answer this HTTP status to every /bulk request (401 / 403: the token is wrong or may not track) */
   status?: number
   /** with `status`: the Retry-After header, in seconds */
   retryAfter?: number
@@ -94,7 +101,7 @@ export interface StartApiOptions {
   port?: number
   /** [127.0.0.1] */
   host?: string
-  /** when given, every command's project_id must equal it */
+  /** when given, every command's company_id and project_id must equal it */
   token?: string
 }
 

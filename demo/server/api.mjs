@@ -1,7 +1,8 @@
 /**
  * A local, Infinario-compatible tracking API (SPEC §3) for the demo and the end-to-end tests.
  *
- *   POST /bulk                 {"commands":[…]} -> {"success":true,"results":[…]} (one result per command)
+ *   POST /bulk                 {"commands":[…], "sdk": "…", "sdk_version": "…"} -> {"success":true,"results":[…]}
+ *                              (one result per command)
  *   POST /__control/fault      JSON fault (see `setFault`); {} clears it
  *   POST /__control/reset      clears records and faults
  *   GET  /__control/state      JSON: fault, preflights, requests, commands
@@ -11,17 +12,21 @@
  *                              beacon); an `event: control` message with `{fault}` when the fault is set
  *                              or the records are reset (`reset: true`)
  *
- * Every command is validated against SPEC §3–§4; a command that passes is answered `ok` and recorded
- * in `commands` ("reached Infinario"). CORS works like the real API: the request Origin is reflected,
+ * Every body must carry `sdk` and `sdk_version` (non-empty strings), else the request is answered 400.
+ * Every command is validated against SPEC §3–§4 (the token as both `company_id` and `project_id`; ids
+ * under any valid id name, §4.1); a command that passes is answered `ok` and recorded in `commands`
+ * ("reached Infinario"). CORS works like the real API: the request Origin is reflected,
  * with credentials allowed, so that `fetch` and `sendBeacon` (credentials mode `include`) both work.
  *
  * Fault injection (`setFault` or POST /__control/fault), all optional:
  *   down: true        destroy the socket without answering
- *   status: 503       answer this HTTP status to every /bulk request (`retryAfter`: Retry-After seconds)
+ *   forbidden: true   answer HTTP 403 (the token may not track) to every /bulk request
+ *   status: 503       answer this HTTP status to every /bulk request (`retryAfter`: Retry-After seconds);
+ *                     401 or 403: the token is wrong or may not track
  *   retryEvery: k     every k-th valid command (counted across requests) is answered `retry`
  *   errorEvery: k     every k-th valid command is answered `error`
  *   delayMs: ms       wait this long before answering (or before dropping the connection)
- * Requests answered under `down` or `status` are recorded in `requests` (status 0 for `down`), but
+ * Requests answered under `down`, `forbidden` or `status` are recorded in `requests` (status 0 for `down`), but
  * their commands are not added to `commands`.
  */
 import { createServer } from 'node:http'
@@ -47,15 +52,28 @@ function badKeys(value, path = [], out = []) {
   return out
 }
 
+/** An id name as SPEC §4.1 allows it: not empty, no `.` or `$`. */
+const isIdName = (name) => name !== '' && !/[.$]/.test(name)
+
+/** Customer ids (SPEC §4.1): any valid id names, each a non-empty string; at least one. */
 function checkIds(ids, field, errors) {
   if (!isPlainObject(ids)) return errors.push(`data.${field} must be an object`)
   const keys = Object.keys(ids)
-  const extra = keys.filter((k) => k !== 'registered' && k !== 'cookie')
-  if (extra.length) errors.push(`data.${field} has unknown id(s): ${extra.join(', ')}`)
-  for (const k of ['registered', 'cookie'])
-    if (k in ids && (typeof ids[k] !== 'string' || !ids[k])) errors.push(`data.${field}.${k} must be a non-empty string`)
-  if (!keys.some((k) => (k === 'registered' || k === 'cookie') && typeof ids[k] === 'string' && ids[k]))
-    errors.push(`data.${field} needs "registered" or "cookie"`)
+  if (!keys.length) return errors.push(`data.${field} needs at least one id`)
+  const bad = keys.filter((k) => !isIdName(k))
+  if (bad.length) errors.push(`data.${field} has invalid id name(s): ${bad.map((k) => JSON.stringify(k)).join(', ')}`)
+  for (const k of keys)
+    if (typeof ids[k] !== 'string' || !ids[k]) errors.push(`data.${field}.${k} must be a non-empty string`)
+    else if (ids[k].length > 16384) errors.push(`data.${field}.${k} is over 16384 characters`)
+}
+
+/** The project token (SPEC §3): as `company_id` and as `project_id`, both equal to `token` when given. */
+function checkToken(data, token, errors) {
+  for (const field of ['company_id', 'project_id']) {
+    const v = data[field]
+    if (typeof v !== 'string' || !v) errors.push(`data.${field} must be a non-empty string`)
+    else if (token != null && v !== token) errors.push(`data.${field} ${JSON.stringify(v)} is not this project's token`)
+  }
 }
 
 function checkProperties(props, errors) {
@@ -68,9 +86,12 @@ function checkProperties(props, errors) {
 }
 
 const ALLOWED = {
-  'crm/customers': ['ids', 'project_id', 'properties'],
-  'crm/events': ['customer_ids', 'project_id', 'type', 'timestamp', 'age', 'properties'],
+  'crm/customers': ['ids', 'company_id', 'project_id', 'properties'],
+  'crm/events': ['customer_ids', 'company_id', 'project_id', 'type', 'timestamp', 'age', 'properties'],
 }
+
+/** The fields a /bulk body may have. */
+const BODY_FIELDS = ['commands', 'sdk', 'sdk_version']
 
 /**
  * Validates one command of a /bulk body against SPEC §3–§4.
@@ -87,9 +108,7 @@ export function validateCommand(command, token) {
   const unknown = Object.keys(data).filter((k) => !ALLOWED[name].includes(k))
   if (unknown.length) errors.push(`unknown field(s) in ${name} data: ${unknown.join(', ')}`)
   checkIds(name === 'crm/customers' ? data.ids : data.customer_ids, name === 'crm/customers' ? 'ids' : 'customer_ids', errors)
-  if (typeof data.project_id !== 'string' || !data.project_id) errors.push('data.project_id must be a non-empty string')
-  else if (token != null && data.project_id !== token)
-    errors.push(`data.project_id ${JSON.stringify(data.project_id)} is not this project's token`)
+  checkToken(data, token, errors)
   if (name === 'crm/events') {
     if (typeof data.type !== 'string' || !data.type) errors.push('data.type must be a non-empty string')
     if (!finite(data.timestamp) || data.timestamp <= 0) errors.push('data.timestamp must be a positive number of seconds')
@@ -113,6 +132,15 @@ export function describeCommand(c) {
   return [c?.name, c?.name === 'crm/events' ? d.type : '', who, d.properties?.message_id ? `message_id=${d.properties.message_id}` : '']
     .filter(Boolean)
     .join(' ')
+}
+
+/** What is wrong with the fields of a /bulk body beside its commands (SPEC §3), or undefined. */
+function bodyProblem(body) {
+  const extra = Object.keys(body).filter((k) => !BODY_FIELDS.includes(k))
+  if (extra.length) return `unknown body field(s): ${extra.join(', ')}`
+  for (const field of ['sdk', 'sdk_version'])
+    if (typeof body[field] !== 'string' || !body[field]) return `the body needs "${field}", a non-empty string`
+  return undefined
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -155,17 +183,17 @@ const normalizeFault = (f) => {
   const out = {}
   for (const [k, v] of Object.entries(f)) {
     if (v === undefined || v === null || v === false) continue
-    if (k === 'down') out.down = !!v
+    if (k === 'down' || k === 'forbidden') out[k] = !!v
     else if (k === 'status' || k === 'retryAfter' || k === 'retryEvery' || k === 'errorEvery' || k === 'delayMs') {
       if (!finite(v) || v < 0) throw new TypeError(`fault.${k} must be a number >= 0`)
       out[k] = v
-    } else throw new TypeError(`unknown fault "${k}" (down, status, retryAfter, retryEvery, errorEvery, delayMs)`)
+    } else throw new TypeError(`unknown fault "${k}" (down, forbidden, status, retryAfter, retryEvery, errorEvery, delayMs)`)
   }
   return out
 }
 
 /**
- * Starts the API. `token`: when given, `project_id` must equal it.
+ * Starts the API. `token`: when given, `company_id` and `project_id` must equal it.
  * @returns {Promise<import('./api.d.mts').ApiHandle>}
  */
 export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
@@ -245,7 +273,7 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
       const lines = [title + (error ? ` (last predicate error: ${error.message ?? error})` : '')]
       lines.push(`fault: ${JSON.stringify(fault)}; preflights: ${handle.preflights}; requests: ${handle.requests.length}`)
       handle.requests.forEach((r, i) => {
-        lines.push(`  #${i + 1} HTTP ${r.status}, ${r.commands.length} command(s), ${r.sizeBytes} bytes`)
+        lines.push(`  #${i + 1} HTTP ${r.status}, ${r.commands.length} command(s), ${r.sizeBytes} bytes${r.error ? ': ' + r.error : ''}`)
         r.commands.forEach((c, j) => {
           const res = r.results[j]
           const st = res ? res.status + (res.errors ? ': ' + res.errors.join('; ') : '') : '-'
@@ -258,8 +286,14 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
     close: () => close(),
   }
 
-  const record = (req, status, commands, results, sizeBytes) => {
+  /** `body`: the parsed body, for its sdk fields; `error`: why the whole request was refused */
+  const record = (req, status, commands, results, sizeBytes, body, error) => {
     const entry = { at: Date.now(), status, headers: { ...req.headers }, commands, results, sizeBytes }
+    if (isPlainObject(body)) {
+      entry.sdk = body.sdk
+      entry.sdk_version = body.sdk_version
+    }
+    if (error) entry.error = error
     handle.requests.push(entry)
     for (const l of listeners) {
       try {
@@ -290,13 +324,17 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
     const commands = Array.isArray(parsed?.commands) ? parsed.commands : []
     if (f.delayMs) await sleep(f.delayMs)
     if (f.down) {
-      record(req, 0, commands, [], raw.length)
+      record(req, 0, commands, [], raw.length, parsed)
       req.socket.destroy()
       return
     }
+    if (f.forbidden) {
+      record(req, 403, commands, [], raw.length, parsed)
+      return send(res, 403, { success: false, errors: ['injected HTTP 403: the token may not track'] })
+    }
     if (f.status) {
       const headers = f.retryAfter !== undefined ? { 'Retry-After': String(f.retryAfter) } : {}
-      record(req, f.status, commands, [], raw.length)
+      record(req, f.status, commands, [], raw.length, parsed)
       return send(res, f.status, { success: false, errors: [`injected HTTP ${f.status}`] }, headers)
     }
     const type = String(req.headers['content-type'] ?? '')
@@ -306,11 +344,12 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
     if (type !== 'text/plain' && type !== 'application/json')
       problem ??= `unsupported Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')}`
     if (!problem && !(isPlainObject(parsed) && Array.isArray(parsed.commands))) problem = 'the body must be {"commands": [...]}'
+    if (!problem) problem = bodyProblem(parsed)
     if (!problem && commands.length > MAX_COMMANDS)
       problem = `${commands.length} commands in one request, at most ${MAX_COMMANDS} are allowed`
     if (problem) {
       const status = problem.startsWith('unsupported') ? 415 : 400
-      record(req, status, commands, [], raw.length)
+      record(req, status, commands, [], raw.length, parsed, problem)
       return send(res, status, { success: false, errors: [problem] })
     }
     const results = commands.map((c) => {
@@ -322,7 +361,7 @@ export async function startApi({ port = 0, host = '127.0.0.1', token } = {}) {
       return { status: 'ok' }
     })
     commands.forEach((c, i) => results[i].status === 'ok' && handle.commands.push(c))
-    record(req, 200, commands, results, raw.length)
+    record(req, 200, commands, results, raw.length, parsed)
     send(res, 200, { success: true, results })
   }
 

@@ -93,7 +93,8 @@ const FINAL = new Set(['sent', 'dropped', 'local', 'handed'])
 export function outcome(request, i) {
   const s = request.status
   if (s >= 200 && s < 300) return request.results?.[i]?.status ?? 'retry'
-  return !s || s === 401 || s === 429 || s >= 500 ? 'retry' : 'error'
+  // 401 / 403: the plugin stops and keeps them for the next page load
+  return !s || s === 401 || s === 403 || s === 429 || s >= 500 ? 'retry' : 'error'
 }
 
 /** Whether the command can be the result of the call `c`. */

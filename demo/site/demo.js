@@ -3,7 +3,8 @@
  * of what reaches Infinario (live.js).
  *
  * Everything it needs to know comes from the page itself: the plugin's own <script> tag
- * (data-api-url, data-project-token, data-session-timeout-ms) and <body data-live-api>, the local
+ * (data-api-url, data-project-token, data-session-timeout-ms, data-customer-ids, data-ecommerce) and
+ * <body data-live-api>, the local
  * API whose control endpoints feed the live view (empty when the demo sends to a remote API).
  * The page has no inline script and builds its DOM with createElement and textContent only.
  */
@@ -17,9 +18,11 @@ const config = {
   target: tag?.dataset.apiUrl ?? '',
   token: tag?.dataset.projectToken ?? '',
   timeoutMs: Number(tag?.dataset.sessionTimeoutMs) || 20 * 60_000,
+  customerIds: tag?.dataset.customerIds ?? '',
+  ecommerce: tag?.dataset.ecommerce != null && tag?.dataset.ecommerce !== 'false',
   api: document.body.dataset.liveApi ?? '',
 }
-const unconfigured = [config.target, config.token, config.api].some((v) => v.includes('{{'))
+const unconfigured = [config.target, config.token, config.api, config.customerIds].some((v) => v.includes('{{'))
 
 if (unconfigured) {
   document

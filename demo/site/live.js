@@ -15,6 +15,12 @@ import { drawTimeline, EVENT_CLASS } from './timeline.js'
 const FAULTS = [
   { key: 'down', label: 'API down', note: 'connections are dropped, no answer', fault: { down: true } },
   { key: 'status', label: 'HTTP 503', note: 'every bulk request fails', fault: { status: 503 } },
+  {
+    key: 'forbidden',
+    label: 'HTTP 403',
+    note: 'the token may not track: the plugin stops and keeps its queue until the next page load',
+    fault: { forbidden: true },
+  },
   { key: 'retryEvery', label: 'Per-command retry', note: 'every 3rd command is answered "retry"', fault: { retryEvery: 3 } },
   { key: 'delayMs', label: 'Slow API', note: 'each answer takes 2 s', fault: { delayMs: 2000 } },
 ]
@@ -25,6 +31,28 @@ function counts(requests) {
   const n = { ok: 0, retry: 0, error: 0 }
   for (const r of requests) r.commands.forEach((_, i) => n[outcome(r, i)]++)
   return n
+}
+
+/** The customer ids of a command: `registered` in bold, `cookie` shortened, any other id as name=value. */
+function idsView(ids) {
+  const parts = []
+  if (ids.registered) parts.push(h('b', { text: ids.registered }))
+  if (ids.cookie) parts.push(short(ids.cookie))
+  for (const [name, value] of Object.entries(ids))
+    if (name !== 'registered' && name !== 'cookie') parts.push(h('span', { class: 'id-extra', text: `${name}=${value}`, title: value }))
+  return parts.flatMap((part, n) => (n ? [' ', part] : [part]))
+}
+
+/** A short line on an ecommerce event: the order and its total, or the product and its quantity. */
+function shopHint(type, props) {
+  const money = (v) => (typeof v === 'number' ? `${v} ${props.local_currency ?? ''}`.trim() : '')
+  if (type === 'purchase') return `order ${props.purchase_id ?? '?'} · ${props.total_quantity} item(s) · ${money(props.total_price)}`
+  if (type === 'purchase_item') return `${props.title ?? props.product_id ?? 'product'} × ${props.quantity} · ${money(props.total_price)}`
+  if (type === 'checkout') return `${(props.product_ids ?? []).length} product(s) · ${money(props.total_price)}`
+  if (type === 'cart_update') return `${props.action} ${props.title ?? props.product_id ?? ''}`
+  if (type === 'view_item') return props.title ?? props.product_id ?? ''
+  if (type === 'view_category') return props.category_name ?? props.category_id ?? ''
+  return ''
 }
 
 /** One line per command: what it is, for whom, and how it was answered. */
@@ -39,16 +67,14 @@ function commandRow(r, cmd, i) {
   else if ('group_id' in props) what = h('span', { class: 'type t-customer', text: `group ${props.group_id}` })
   else what = h('span', { class: 'type t-customer', text: 'update customer' })
   const keys = Object.keys(props).filter((k) => cmd?.name === 'crm/customers' || !/^(message_id|session_id)$/.test(k))
-  const hint =
-    cmd?.name === 'crm/customers'
-      ? keys.slice(0, 5).join(', ') + (keys.length > 5 ? ', …' : '')
-      : d.age >= 2
-        ? `waited ${d.age.toFixed(1)} s`
-        : ''
+  let hint = ''
+  if (cmd?.name === 'crm/customers') hint = keys.slice(0, 5).join(', ') + (keys.length > 5 ? ', …' : '')
+  else if (EVENT_CLASS[d.type] === 'shop') hint = shopHint(d.type, props)
+  if (cmd?.name === 'crm/events' && d.age >= 2) hint = [hint, `waited ${d.age.toFixed(1)} s`].filter(Boolean).join(' · ')
   const res = r.results?.[i]
   return h(
     'li',
-    { class: 'cmd' },
+    { class: d.type === 'purchase_item' ? 'cmd derived' : 'cmd', data: { type: d.type ?? 'customer' } },
     h(
       'details',
       null,
@@ -60,13 +86,7 @@ function commandRow(r, cmd, i) {
           text: cmd?.name === 'crm/events' ? 'event' : 'customer',
         }),
         what,
-        h(
-          'span',
-          { class: 'ids' },
-          ids.registered ? h('b', { text: ids.registered }) : null,
-          ids.registered ? ' ' : null,
-          ids.cookie ? short(ids.cookie) : null,
-        ),
+        h('span', { class: 'ids' }, idsView(ids)),
         h('span', { class: 'hint-inline', text: hint }),
         h('span', {
           class: `pill s-${out}`,
@@ -113,7 +133,47 @@ function requestCard(r) {
  * `target`: where the plugin sends; `token`; `timeoutMs`: the plugin's session timeout.
  * `onRequests(requests, full)`: new requests in order (`full`: the whole history after a resync).
  */
-export function createLive(root, { api, target, token, timeoutMs, onRequests = () => {}, onCleared = () => {} }) {
+/**
+ * The plugin settings the page runs with, as its script tag says: `customerIds` (id name <- source)
+ * and `ecommerce`.
+ */
+function settingsBox(customerIds, ecommerce) {
+  let mapping
+  try {
+    mapping = JSON.parse(customerIds || '{}')
+  } catch {
+    mapping = null
+  }
+  const rows =
+    mapping && typeof mapping === 'object'
+      ? Object.entries(mapping).map(([name, source]) =>
+          h('li', null, h('b', { text: name }), h('span', { class: 'from', text: '←' }), h('span', { text: String(source) })),
+        )
+      : [h('li', { text: `not JSON: ${customerIds}` })]
+  return h(
+    'section',
+    { class: 'box settings', id: 'settings', 'aria-labelledby': 'settings-title' },
+    h(
+      'div',
+      { class: 'box-head' },
+      h('h3', { id: 'settings-title', text: 'Plugin settings' }),
+      h('span', { class: 'muted', text: 'from the script tag: data-customer-ids, data-ecommerce' }),
+    ),
+    h('p', { class: 'muted', text: 'customerIds: which Infinario customer id each command carries, from which Segment identity' }),
+    h('ul', { class: 'settings-list', id: 'setting-customer-ids' }, rows),
+    h(
+      'p',
+      { class: 'muted', id: 'setting-ecommerce' },
+      h('b', { text: `ecommerce: ${ecommerce ? 'on' : 'off'}` }),
+      ecommerce ? ' · Segment ecommerce events arrive as purchase, purchase_item, view_item, cart_update, checkout, view_category' : '',
+    ),
+  )
+}
+
+export function createLive(
+  root,
+  { api, target, token, timeoutMs, customerIds = '', ecommerce = false, onRequests = () => {}, onCleared = () => {} },
+) {
   if (!api) return createRemoteView(root, { target, token })
 
   let requests = []
@@ -166,6 +226,7 @@ export function createLive(root, { api, target, token, timeoutMs, onRequests = (
       tile(counters.error, 'Dropped', 'answered error', 'c-error'),
       tile(counters.waiting, 'In the outbox', 'calls on this tab not yet sent', 'c-wait'),
     ),
+    settingsBox(customerIds, ecommerce),
     h(
       'section',
       { class: 'box faults', 'aria-labelledby': 'faults-title' },
@@ -327,7 +388,7 @@ export function createLive(root, { api, target, token, timeoutMs, onRequests = (
   async function setFault() {
     const next = {}
     switches.forEach((s, i) => s.checked && Object.assign(next, FAULTS[i].fault))
-    const wasBroken = 'down' in fault || 'status' in fault || 'retryEvery' in fault
+    const wasBroken = 'down' in fault || 'status' in fault || 'forbidden' in fault || 'retryEvery' in fault
     // the stream's `control` message then shows the API's fault (in order with other tabs' changes)
     try {
       const r = await fetch(api + '/__control/fault', {
@@ -341,7 +402,9 @@ export function createLive(root, { api, target, token, timeoutMs, onRequests = (
     }
     // The API is back: tell the page it is back online, so that the plugin retries at once instead of
     // waiting out its backoff (up to 60 s), as it does when a real browser comes back online.
-    if (wasBroken && !('down' in next) && !('status' in next) && !('retryEvery' in next)) dispatchEvent(new Event('online'))
+    // (after a 403 the plugin has stopped: only a page load sends again)
+    if (wasBroken && !('down' in next) && !('status' in next) && !('forbidden' in next) && !('retryEvery' in next))
+      dispatchEvent(new Event('online'))
   }
 
   async function clear() {

@@ -7,12 +7,44 @@ import { fill, h } from './dom.js'
 
 const CART = 'demo.cart'
 
-function cartCount() {
+/** The SKUs in the cart, one per item added. */
+function cartItems() {
   try {
-    return JSON.parse(localStorage.getItem(CART) || '[]').length
+    const items = JSON.parse(localStorage.getItem(CART) || '[]')
+    return Array.isArray(items) ? items : []
   } catch {
-    return 0
+    return []
   }
+}
+
+const cartCount = () => cartItems().length
+
+/** The order of `p` plus what is in the cart: one product each, with its quantity. */
+function orderProducts(p) {
+  const quantities = new Map()
+  for (const sku of [...cartItems(), p.sku]) quantities.set(sku, (quantities.get(sku) ?? 0) + 1)
+  const products = []
+  for (const [sku, quantity] of quantities) {
+    const product = PRODUCTS.find((x) => x.sku === sku)
+    if (product) products.push(productProperties(product, quantity))
+  }
+  return products
+}
+
+/** Checkout Started, then Order Completed for `p` and the cart (the plugin maps them to checkout, purchase and purchase_item); empties the cart. */
+function buy(p) {
+  const products = orderProducts(p)
+  const total = Math.round(products.reduce((sum, x) => sum + x.price * x.quantity, 0) * 100) / 100
+  analytics.track('Checkout Started', { value: total, revenue: total, currency: CURRENCY, products })
+  analytics.track('Order Completed', {
+    order_id: `FF-${Date.now().toString(36).toUpperCase()}`,
+    total,
+    revenue: total,
+    currency: CURRENCY,
+    products,
+  })
+  localStorage.removeItem(CART)
+  showCart()
 }
 
 function addToCart(p) {
@@ -119,20 +151,17 @@ function productPage(el) {
               class: 'btn btn-ghost',
               onclick: (e) => {
                 orders++
-                analytics.track('Order Completed', {
-                  order_id: `FF-${Date.now().toString(36).toUpperCase()}`,
-                  total: p.price,
-                  revenue: p.price,
-                  currency: CURRENCY,
-                  products: [productProperties(p)],
-                })
+                buy(p)
                 flash(e.currentTarget, orders > 1 ? `Ordered ×${orders} ✓` : 'Ordered ✓')
               },
             },
             'Buy now',
           ),
         ),
-        h('p', { class: 'hint', text: 'Add to cart sends "Product Added"; Buy now sends "Order Completed" with the product list.' }),
+        h('p', {
+          class: 'hint',
+          text: 'Add to cart sends "Product Added" (cart_update in Infinario); Buy now orders this product and the cart: "Checkout Started", then "Order Completed" (purchase, and one purchase_item per product).',
+        }),
       ),
     ),
   )

@@ -6,7 +6,19 @@
 import { outcome } from './calls.js'
 import { clock, duration, h, fill, short } from './dom.js'
 
-export const EVENT_CLASS = { page_visit: 'page', screen_visit: 'screen', session_start: 'session', session_end: 'session' }
+export const EVENT_CLASS = {
+  page_visit: 'page',
+  screen_visit: 'screen',
+  session_start: 'session',
+  session_end: 'session',
+  // Infinario's standard ecommerce events (the plugin's `ecommerce` setting)
+  purchase: 'shop',
+  purchase_item: 'shop',
+  view_item: 'shop',
+  cart_update: 'shop',
+  checkout: 'shop',
+  view_category: 'shop',
+}
 const MAX_ROWS = 6
 
 /** The sessions in the commands that reached the API: id -> { start, end, last, who, events }. */

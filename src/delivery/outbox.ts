@@ -32,6 +32,8 @@ export interface OutboxOptions {
   report: (reason: string, detail?: Record<string, unknown>) => void
   log: (...args: unknown[]) => void
   now?: () => number
+  /** the package version, sent as `sdk_version` in every body */
+  version: string
 }
 
 export type Outbox = ReturnType<typeof outbox>
@@ -58,6 +60,8 @@ export function outbox(o: OutboxOptions) {
       commands: recs.map(({ c }) =>
         c.name == 'crm/events' ? { ...c, data: { ...c.data, age: Math.max(0, Math.round(now() - c.data.timestamp * 1000) / 1000) } } : c,
       ),
+      sdk: 'analytics-next-infinario',
+      sdk_version: o.version,
     })
 
   /** One storage transaction; resolves to whether it committed. */

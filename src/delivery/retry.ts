@@ -13,7 +13,13 @@ export type Verdict = 'ok' | 'retry' | 'drop' | 'stop'
 
 /** `status` 0 means no HTTP answer (network failure, timeout). */
 export const verdict = (status: number): Verdict =>
-  status > 199 && status < 300 ? 'ok' : status == 401 ? 'stop' : !status || status == 429 || status > 499 ? 'retry' : 'drop'
+  status > 199 && status < 300
+    ? 'ok'
+    : status == 401 || status == 403
+      ? 'stop'
+      : !status || status == 429 || status > 499
+        ? 'retry'
+        : 'drop'
 
 /** Delay before try number `attempt` (1, 2, …): uniform in [0, min(cap, base·2^(attempt-1))]. */
 export const backoff = (attempt: number, random = Math.random): number =>

@@ -4,27 +4,16 @@
  * that cannot be mapped is reported through `o.drop` and yields no command.
  */
 import { contextExtras, sessionProps } from './context'
+import { ecommerceEvents } from './ecommerce'
+import { customerIds, DEFAULT_CUSTOMER_IDS, idValue } from './ids'
 import { addProps, capped, clean } from './properties'
 import type { Command, CustomerIds, EventCommand, MapOptions, Properties, SegmentEvent } from './types'
 
-export { contextExtras, sessionProps }
+export { contextExtras, customerIds, sessionProps }
 
 /** A non-empty string, or a finite number as a string; otherwise undefined. */
 const str = (v: unknown): string | undefined =>
   typeof v == 'string' ? v || undefined : typeof v == 'number' && isFinite(v) ? v + '' : undefined
-
-/** An id: a string or finite number, at most 16 384 characters (a cut id would name someone else). */
-const idOf = (v: unknown) => {
-  const s = str(v)
-  return s && s.length <= 16384 ? s : undefined
-}
-
-/** `cookie` = anonymousId, `registered` = userId, each when known and valid; undefined when neither is. */
-export function customerIds(ev: { userId?: unknown; anonymousId?: unknown }): CustomerIds | undefined {
-  const registered = idOf(ev.userId)
-  const cookie = idOf(ev.anonymousId)
-  return registered || cookie ? { ...(registered && { registered }), ...(cookie && { cookie }) } : undefined
-}
 
 /**
  * A timestamp (Date, ISO-8601 string or ms number) in ms; `now` when it is missing, invalid or not
@@ -35,9 +24,14 @@ export function toMs(v: unknown, now: number): number {
   return t > 0 ? Math.min(t, now) : now
 }
 
+/** The longest string value (SPEC §4 rule 4). */
+const MAX_STRING = 16384
+/** The largest command, in UTF-8 bytes of JSON (SPEC §4 rule 4). */
+const MAX_COMMAND_BYTES = 800000
+
 const eventCommand = (type: string, ids: CustomerIds, timeMs: number, properties: Properties, projectToken: string): EventCommand => ({
   name: 'crm/events',
-  data: { customer_ids: ids, project_id: projectToken, type, timestamp: timeMs / 1000, properties },
+  data: { customer_ids: ids, company_id: projectToken, project_id: projectToken, type, timestamp: timeMs / 1000, properties },
 })
 
 /** A `session_start` / `session_end` command; `properties` are already clean. */
@@ -49,50 +43,118 @@ export const sessionEvent: (
   projectToken: string,
 ) => EventCommand = eventCommand
 
+/** Whether `c` is within the 800 000 bytes of a command. */
+function fits(c: Command): boolean {
+  const json = JSON.stringify(c)
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: encode only when it could be too large
+  return json.length * 3 <= MAX_COMMAND_BYTES || new TextEncoder().encode(json).length <= MAX_COMMAND_BYTES
+}
+
+/** `base` + `suffix` within the string limit: the base is cut, never the suffix, which makes a derived id unique. */
+const withSuffix = (base: string, suffix: string) => base.slice(0, MAX_STRING - suffix.length) + suffix
+
+/** One event to send: its type, the suffix of its message_id and its properties, in order of priority. */
+interface Planned {
+  type: string
+  suffix: string
+  /** property sources, added in order until the key cap: the first one's duplicate keys are reported */
+  parts: unknown[]
+}
+
 /**
- * The commands for one Segment call (SPEC §4): one, or none when the call cannot be sent (then
- * `o.drop` says why). Events get `message_id` first and at most 253 other properties, so that
- * the session layer can still add `session_id` within Infinario's 255. ("First" as far as
- * JavaScript allows: integer-like keys such as "0" always come first in an object.)
+ * The commands of a track, page or screen: one event, or with `ecommerce` the Infinario events a
+ * V2 Ecommerce event becomes (SPEC §4.2). Each gets `message_id` first, its properties, then the
+ * context extras, and at most 254 keys, leaving one for `session_id`.
+ */
+function events(ev: SegmentEvent, ids: CustomerIds, o: MapOptions): Command[] {
+  const kind = ev.type
+  const name = str(ev.event)
+  // str() also skips what eventNames inherits (constructor, __proto__, ...): none is a string
+  const renamed = name === undefined ? undefined : str(o.eventNames[name])
+  const type = kind == 'track' ? (renamed ?? name) : kind + '_visit'
+  if (!type) {
+    o.drop('invalid_event_name')
+    return []
+  }
+  if (type == 'campaign') o.warn('event type "campaign" is reserved for Infinario campaigns', true)
+  let planned: Planned[] = [{ type, suffix: '', parts: [ev.properties] }]
+  if (kind != 'track') planned[0].parts.push({ screen_name: kind == 'screen' ? ev.name : undefined, name: ev.name, category: ev.category })
+  // an event the user named in eventNames is only renamed: their explicit mapping wins
+  if (kind == 'track' && o.ecommerce && renamed === undefined && name !== undefined) {
+    const shop = ecommerceEvents(name, ev.properties, o.warn)
+    if (shop) planned = shop.events.map((derived) => ({ type: derived.type, suffix: derived.suffix, parts: [derived.properties] }))
+    if (shop?.dropped) o.drop('too_many_products', { type: name, dropped: shop.dropped })
+  }
+  const messageId = String(clean(str(ev.messageId) || o.id))
+  const extras = contextExtras(ev.context)
+  const timeMs = toMs(ev.timestamp, o.now)
+  const out: Command[] = []
+  for (const plan of planned) {
+    const m = new Map<string, unknown>()
+    m.set('message_id', withSuffix(messageId, plan.suffix))
+    let dropped = 0
+    plan.parts.forEach((part, i) => {
+      dropped += addProps(m, part, 254, i == 0 ? o.warn : undefined)
+    })
+    dropped += addProps(m, extras, 254)
+    capped(dropped, o.warn)
+    const c = eventCommand(plan.type, ids, timeMs, Object.fromEntries(m), o.projectToken)
+    if (fits(c)) out.push(c)
+    else o.drop('too_large', { type: plan.type })
+  }
+  return out
+}
+
+/** Warns when an alias's previousId is not an anonymousId seen on this page: Infinario cannot merge it. */
+function checkAlias(ev: SegmentEvent, o: MapOptions) {
+  const previous = idValue(ev.previousId ?? ev.anonymousId)
+  const known = previous !== undefined && (previous === idValue(ev.anonymousId) || o.knownCookie?.(previous) === true)
+  if (!known) o.warn(`alias: previousId ${previous} is not a known anonymousId, it cannot be merged`)
+}
+
+/** The `crm/customers` command of an identify (traits), group (group_id and group_ traits) or alias (ids only). */
+function customer(ev: SegmentEvent, ids: CustomerIds, o: MapOptions): Command[] {
+  const m = new Map<string, unknown>()
+  let dropped = 0
+  if (ev.type == 'identify') dropped = addProps(m, ev.traits, 255, o.warn)
+  if (ev.type == 'group') {
+    addProps(m, { group_id: ev.groupId }, 1)
+    dropped = addProps(m, ev.traits, 255, o.warn, 'group_')
+  }
+  if (ev.type == 'alias') checkAlias(ev, o)
+  capped(dropped, o.warn)
+  const c: Command = {
+    name: 'crm/customers',
+    data: { ids, company_id: o.projectToken, project_id: o.projectToken, properties: Object.fromEntries(m) },
+  }
+  if (fits(c)) return [c]
+  o.drop('too_large', { type: ev.type })
+  return []
+}
+
+/**
+ * The commands for one Segment call (SPEC §4): usually one; several for an ecommerce event that
+ * becomes several Infinario events; none when the call cannot be sent (then `o.drop` says why).
+ * Events get `message_id` first and at most 253 other properties, so that the session layer can
+ * still add `session_id` within Infinario's 255. ("First" as far as JavaScript allows: integer-like
+ * keys such as "0" always come first in an object.)
  */
 export function mapEvent(ev: SegmentEvent, o: MapOptions): Command[] {
-  const no = (...a: [reason: string, detail?: Record<string, unknown>]) => (o.drop(...a), [])
   try {
-    const t = ev.type
-    const ids = customerIds(t == 'alias' ? { userId: ev.userId, anonymousId: ev.previousId ?? ev.anonymousId } : ev)
-    if (!ids) return no('no_customer_id')
-    const m = new Map<string, unknown>()
-    const w = o.warn
-    let n = 0
-    let c: Command
-    if (t == 'track' || t == 'page' || t == 'screen') {
-      const name = str(ev.event)
-      // str() also skips what eventNames inherits (constructor, __proto__, ...): none is a string
-      const type = t != 'track' ? t + '_visit' : name && (str(o.eventNames[name]) || name)
-      if (!type) return no('invalid_event_name')
-      if (type == 'campaign') w('event type "campaign" is reserved for Infinario campaigns', true)
-      m.set('message_id', clean(str(ev.messageId) || o.id))
-      n = addProps(m, ev.properties, 254, w)
-      if (t != 'track') n += addProps(m, { screen_name: t == 'screen' ? ev.name : undefined, name: ev.name, category: ev.category }, 254)
-      n += addProps(m, contextExtras(ev.context), 254)
-      c = eventCommand(type, ids, toMs(ev.timestamp, o.now), {}, o.projectToken)
-    } else {
-      if (t == 'identify') n = addProps(m, ev.traits, 255, w)
-      else if (t == 'group') (addProps(m, { group_id: ev.groupId }, 1), (n = addProps(m, ev.traits, 255, w, 'group_')))
-      else if (t != 'alias') throw 0
-      else if (!(ids.cookie && (ids.cookie === str(ev.anonymousId) || o.knownCookie?.(ids.cookie))))
-        w(`alias: previousId ${ids.cookie} is not a known anonymousId, it cannot be merged`)
-      c = { name: 'crm/customers', data: { ids, project_id: o.projectToken, properties: {} } }
+    const kind = ev.type
+    // alias: the ids that anonymousId maps to get the previousId (SPEC §4.1)
+    const anonymousId = kind == 'alias' ? (ev.previousId ?? ev.anonymousId) : ev.anonymousId
+    const ids = customerIds(ev, o.customerIds ?? DEFAULT_CUSTOMER_IDS, o.warn, anonymousId)
+    if (!ids) {
+      o.drop('no_customer_id')
+      return []
     }
-    capped(n, w)
-    c.data.properties = Object.fromEntries(m)
-    const json = JSON.stringify(c)
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: encode only when it could be too large
-    return json.length * 3 > 8e5 && new TextEncoder().encode(json).length > 8e5
-      ? no('too_large', { type: 'type' in c.data ? c.data.type : t })
-      : [c]
+    if (kind == 'track' || kind == 'page' || kind == 'screen') return events(ev, ids, o)
+    if (kind == 'identify' || kind == 'group' || kind == 'alias') return customer(ev, ids, o)
   } catch {
-    // not an event: no type of the six, or a hostile object
-    return no('invalid_event')
+    // a hostile object: a getter or Proxy trap that throws
   }
+  // not an event: no type of the six, or a hostile object
+  o.drop('invalid_event')
+  return []
 }

@@ -4,6 +4,8 @@
  * the mapping `ctx.event` as plain data.
  */
 
+import type { IdMapping } from './ids'
+
 export type CallType = 'identify' | 'track' | 'page' | 'screen' | 'alias' | 'group'
 
 /** The fields of a Segment event the mapping reads. Everything is `unknown`: input is untrusted. */
@@ -21,24 +23,26 @@ export interface SegmentEvent {
   properties?: unknown
   traits?: unknown
   context?: unknown
+  /** per-call options of destinations: `Infinario: { customerIds }` adds literal ids (SPEC §4.1) */
+  integrations?: unknown
 }
 
 export type Properties = Record<string, unknown>
 
-export interface CustomerIds {
-  registered?: string
-  cookie?: string
-}
+/** Infinario id name -> value, e.g. `{ registered: 'user-42', cookie: '…' }` (SPEC §4.1). */
+export type CustomerIds = Record<string, string>
 
 export interface CustomerCommand {
   name: 'crm/customers'
-  data: { ids: CustomerIds; project_id: string; properties: Properties }
+  /** the project token twice: `company_id` as today's Bloomreach SDK sends it, `project_id` as Infinario's did */
+  data: { ids: CustomerIds; company_id: string; project_id: string; properties: Properties }
 }
 
 export interface EventCommand {
   name: 'crm/events'
   data: {
     customer_ids: CustomerIds
+    company_id: string
     project_id: string
     type: string
     /** seconds since the epoch, ms precision */
@@ -63,6 +67,10 @@ export interface MapOptions {
   warn: (message: string, always?: boolean) => void
   /** a command (or a whole event) that cannot be sent: reported as a delivery failure */
   drop: (reason: string, detail?: Record<string, unknown>) => void
+  /** Infinario id name -> source [registered: userId, cookie: anonymousId] */
+  customerIds?: IdMapping
+  /** map Segment's V2 Ecommerce events to Infinario's standard ones (SPEC §4.2) [false] */
+  ecommerce?: boolean
   /** true when `id` is an anonymousId seen before (alias merges) */
   knownCookie?: (id: string) => boolean
 }

@@ -22,7 +22,14 @@ let seq = 0
 function rec(i: number, extra: Record<string, unknown> = {}, at = T0): Rec {
   const c: EventCommand = {
     name: 'crm/events',
-    data: { customer_ids: { cookie: 'anon' }, project_id: 'token', type: 'e', timestamp: at / 1000, properties: { i, ...extra } },
+    data: {
+      customer_ids: { cookie: 'anon' },
+      company_id: 'token',
+      project_id: 'token',
+      type: 'e',
+      timestamp: at / 1000,
+      properties: { i, ...extra },
+    },
   }
   return { k: 'k' + String(seq++).padStart(8, '0'), o: 'tab', c, n: JSON.stringify(c).length }
 }
@@ -39,8 +46,10 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
   const reports: [string, Record<string, unknown> | undefined][] = []
   let inFlight = 0
   let maxInFlight = 0
+  const bodies: string[] = []
   const transport = {
     async post(body: string, keepalive?: boolean) {
+      bodies.push(body)
       const { commands } = JSON.parse(body) as { commands: Command[] }
       requests.push({ commands, keepalive, at: Date.now() })
       maxInFlight = Math.max(maxInFlight, ++inFlight)
@@ -65,6 +74,7 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
     report: (reason, detail) => reports.push([reason, detail]),
     log: () => 0,
     now: () => Date.now(),
+    version: '1.2.3',
   })
   /** what the caller does: persist, then hand over */
   const add = async (rs: Rec[]) => {
@@ -79,7 +89,7 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
     return ids(((await entries(store)) as [string, Rec][]).map(([, r]) => r.c)).sort((a, b) => a - b)
   }
   const beaconed = () => beacons.map((b) => (JSON.parse(b) as { commands: Command[] }).commands)
-  return { box, store, requests, beacons, beaconed, replies, reports, add, stored, maxInFlight: () => maxInFlight }
+  return { box, store, requests, bodies, beacons, beaconed, replies, reports, add, stored, maxInFlight: () => maxInFlight }
 }
 
 /** Lets `ms` of fake time pass. (A 0-delay timer set while timers run is due 1 ms later.) */
@@ -114,6 +124,18 @@ describe('batching', () => {
     expect(t.box.size()).toBe(0)
     expect(await t.stored()).toEqual([])
     expect(t.reports).toEqual([])
+  })
+
+  it('tags every body, fetch and beacon, with sdk and sdk_version', async () => {
+    const t = setup()
+    await t.add(recs(0, 1))
+    await tick(1000)
+    t.box.unload(recs(1, 2))
+    const sdk = { sdk: 'analytics-next-infinario', sdk_version: '1.2.3' }
+    expect([...t.bodies, ...t.beacons].map((b) => JSON.parse(b))).toEqual([
+      { commands: [expect.objectContaining({ name: 'crm/events' })], ...sdk },
+      { commands: [expect.objectContaining({ name: 'crm/events' })], ...sdk },
+    ])
   })
 
   it('sends a partial batch after `interval`, counted from its first command', async () => {
@@ -370,10 +392,10 @@ describe('failed requests', () => {
     expect(t.requests).toHaveLength(1)
   })
 
-  it('401: stops sending, reports once, keeps the records', async () => {
+  it.each([401, 403])('%i: stops sending, reports once, keeps the records', async (status) => {
     const t = setup()
     await t.add(recs(0, 60))
-    t.replies.push({ status: 401 })
+    t.replies.push({ status })
     await tick(0)
     expect(t.requests).toHaveLength(1)
     await t.add(recs(60, 200))
@@ -381,7 +403,7 @@ describe('failed requests', () => {
     t.box.retryNow()
     await tick(60_000)
     expect(t.requests).toHaveLength(1)
-    expect(t.reports).toEqual([['unauthorized', { status: 401 }]])
+    expect(t.reports).toEqual([['unauthorized', { status }]])
     expect(t.box.size()).toBe(200)
     expect(await t.stored()).toEqual(range(0, 200))
   })
@@ -449,7 +471,10 @@ describe('age', () => {
     const customer: Rec = {
       k: 'kc',
       o: 'tab',
-      c: { name: 'crm/customers', data: { ids: { cookie: 'anon' }, project_id: 'token', properties: { plan: 'pro' } } },
+      c: {
+        name: 'crm/customers',
+        data: { ids: { cookie: 'anon' }, company_id: 'token', project_id: 'token', properties: { plan: 'pro' } },
+      },
       n: 100,
     }
     await t.add([r, customer])
@@ -736,6 +761,7 @@ describe('storage', () => {
       interval: 1000,
       report: () => 0,
       log: () => 0,
+      version: '1.2.3',
     })
     box.add(recs(0, 3))
     await tick(1000)

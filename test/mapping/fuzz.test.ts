@@ -250,8 +250,11 @@ function assertCommand(c: Command) {
   const d = c.data as Record<string, unknown>
   const ids = (c.name == 'crm/customers' ? d.ids : d.customer_ids) as Record<string, unknown>
   expect(Object.keys(d)).toEqual(
-    c.name == 'crm/customers' ? ['ids', 'project_id', 'properties'] : ['customer_ids', 'project_id', 'type', 'timestamp', 'properties'],
+    c.name == 'crm/customers'
+      ? ['ids', 'company_id', 'project_id', 'properties']
+      : ['customer_ids', 'company_id', 'project_id', 'type', 'timestamp', 'properties'],
   )
+  expect(d.company_id).toBe('token')
   expect(d.project_id).toBe('token')
   expect(Object.keys(ids).length).toBeGreaterThan(0)
   for (const [k, v] of Object.entries(ids)) {

@@ -24,6 +24,7 @@ describe('identify', () => {
         name: 'crm/customers',
         data: {
           ids: IDS,
+          company_id: TOKEN,
           project_id: TOKEN,
           properties: { email: 'jane@example.com', first_name: 'Jane', address_country: 'UK', address_city: 'London', plan_tier: 'pro' },
         },
@@ -43,7 +44,7 @@ describe('identify', () => {
 
   it('has properties {} without traits', () => {
     expect(mapEvent({ type: 'identify', userId: 'u' }, options())).toEqual([
-      { name: 'crm/customers', data: { ids: { registered: 'u' }, project_id: TOKEN, properties: {} } },
+      { name: 'crm/customers', data: { ids: { registered: 'u' }, company_id: TOKEN, project_id: TOKEN, properties: {} } },
     ])
   })
 })
@@ -56,6 +57,7 @@ describe('track', () => {
       name: 'crm/events',
       data: {
         customer_ids: IDS,
+        company_id: TOKEN,
         project_id: TOKEN,
         type: 'Order Completed',
         timestamp: SECONDS,
@@ -170,6 +172,7 @@ describe('page and screen', () => {
       name: 'crm/events',
       data: {
         customer_ids: IDS,
+        company_id: TOKEN,
         project_id: TOKEN,
         type: 'page_visit',
         timestamp: SECONDS,
@@ -221,6 +224,7 @@ describe('page and screen', () => {
       name: 'crm/events',
       data: {
         customer_ids: IDS,
+        company_id: TOKEN,
         project_id: TOKEN,
         type: 'screen_visit',
         timestamp: SECONDS,
@@ -249,7 +253,9 @@ describe('alias', () => {
 
   it('is crm/customers with registered = userId, cookie = previousId and no properties', () => {
     const o = options()
-    expect(mapEvent(alias(), o)).toEqual([{ name: 'crm/customers', data: { ids: IDS, project_id: TOKEN, properties: {} } }])
+    expect(mapEvent(alias(), o)).toEqual([
+      { name: 'crm/customers', data: { ids: IDS, company_id: TOKEN, project_id: TOKEN, properties: {} } },
+    ])
     expect(o.warn).not.toHaveBeenCalled()
   })
 
@@ -257,7 +263,7 @@ describe('alias', () => {
     const o = options({ knownCookie: (id) => id == 'old-anon' })
     expect(mapEvent(alias({ previousId: 'old-anon' }), o)[0]).toEqual({
       name: 'crm/customers',
-      data: { ids: { registered: 'user-42', cookie: 'old-anon' }, project_id: TOKEN, properties: {} },
+      data: { ids: { registered: 'user-42', cookie: 'old-anon' }, company_id: TOKEN, project_id: TOKEN, properties: {} },
     })
     expect(o.warn).not.toHaveBeenCalled()
   })
@@ -266,6 +272,7 @@ describe('alias', () => {
     const o = options({ knownCookie: () => false })
     expect(mapEvent(alias({ previousId: 'user-41' }), o)[0].data).toEqual({
       ids: { registered: 'user-42', cookie: 'user-41' },
+      company_id: TOKEN,
       project_id: TOKEN,
       properties: {},
     })
@@ -283,6 +290,7 @@ describe('alias', () => {
     const o = options()
     expect(mapEvent(alias({ previousId: undefined }), o)[0].data).toEqual({
       ids: { registered: 'user-42', cookie: 'a1b2c3d4-anon' },
+      company_id: TOKEN,
       project_id: TOKEN,
       properties: {},
     })
@@ -308,6 +316,7 @@ describe('group', () => {
       name: 'crm/customers',
       data: {
         ids: IDS,
+        company_id: TOKEN,
         project_id: TOKEN,
         properties: {
           group_id: 'acme',
@@ -483,6 +492,7 @@ describe('sessionEvent', () => {
       name: 'crm/events',
       data: {
         customer_ids: { cookie: 'a' },
+        company_id: TOKEN,
         project_id: TOKEN,
         type: 'session_end',
         timestamp: SECONDS,

@@ -50,7 +50,17 @@ function origin() {
     const unloaded: Rec[] = []
     const db = openStore(name)
     const box = o.transport
-      ? outbox({ transport: o.transport, store: () => db, tab: id, journal: 'j:', max: 50, interval: 1000, report: () => 0, log: () => 0 })
+      ? outbox({
+          transport: o.transport,
+          store: () => db,
+          tab: id,
+          journal: 'j:',
+          max: 50,
+          interval: 1000,
+          report: () => 0,
+          log: () => 0,
+          version: 'test',
+        })
       : { add: (r: Rec[]) => added.push(...r), unload: (r: Rec[]) => unloaded.push(...r), retryNow() {}, size: () => 0 }
     const fallbacks: unknown[] = []
     const transactions = { n: 0 }
@@ -73,7 +83,14 @@ function origin() {
     })
     const event = (type: string, ids = anon): EventCommand => ({
       name: 'crm/events',
-      data: { customer_ids: ids, project_id: 'token', type, timestamp: Date.now() / 1000, properties: { message_id: uid() } },
+      data: {
+        customer_ids: ids,
+        company_id: 'token',
+        project_id: 'token',
+        type,
+        timestamp: Date.now() / 1000,
+        properties: { message_id: uid() },
+      },
     })
     const t = {
       id,
@@ -89,7 +106,7 @@ function origin() {
         s.push({
           k: key(),
           act: { at: Date.now(), ids, props: {} },
-          cmds: [{ name: 'crm/customers', data: { ids, project_id: 'token', properties: { plan: 'pro' } } }],
+          cmds: [{ name: 'crm/customers', data: { ids, company_id: 'token', project_id: 'token', properties: { plan: 'pro' } } }],
         }),
       reset: () => s.push({ k: key(), act: { at: Date.now(), reset: true, ids: {}, props: {} }, cmds: [] }),
       unload: () => s.unload(),
