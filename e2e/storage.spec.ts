@@ -184,11 +184,11 @@ test.describe('UTF-8 byte limits', () => {
     await page.goto(pageUrl(site, api))
     await page.waitForFunction(() => (window as any).e2e?.state === 'ready')
     await settle(page, api) // the API is known healthy: the plugin may beacon
-    // 8 × 9 KB of UTF-8 but only 8 × 3 000 UTF-16 units: counted in characters they would fit one
+    // 8 × 9 KB of UTF-8 but only 8 × 3 300 UTF-16 units: counted in characters they would fit one
     // beacon, which the browser refuses (over 64 KB); the browser also allows only 64 KB of beacons
     // in flight per page, so what does not fit waits for the next visit
     const keys = Array.from({ length: 8 }, (_, i) => 'u' + i)
-    const text = '漢字かな'.repeat(500) + '🎉'.repeat(500)
+    const text = '漢字かな'.repeat(600) + '🎉'.repeat(450)
     await page.evaluate(
       ({ keys, text }) => {
         for (const key of keys) (window as any).analytics.track('utf8', { key, text })

@@ -7,27 +7,13 @@ import 'fake-indexeddb/auto'
 import { entries, get, set } from 'idb-keyval'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { outbox } from '../../src/delivery/outbox'
-import { newRecord, storageKey, type OutboxRecord } from '../../src/delivery/records'
+import { newRecord, storageKey } from '../../src/delivery/records'
 import type { Answer, Transport } from '../../src/delivery/transport'
 import type { Command, EventCommand } from '../../src/mapping/types'
 import { openStore, write, type UseStore } from '../../src/store'
+import { memoryLocalStorage } from '../helpers/local-storage'
 
 const T0 = Date.parse('2024-05-01T12:00:00Z')
-
-/** A localStorage in memory, shared by the tabs of a test. */
-export function memoryLocalStorage(): Storage {
-  const map = new Map<string, string>()
-  return {
-    get length() {
-      return map.size
-    },
-    key: (i: number) => [...map.keys()][i] ?? null,
-    getItem: (key: string) => map.get(key) ?? null,
-    setItem: (key: string, value: string) => void map.set(key, String(value)),
-    removeItem: (key: string) => void map.delete(key),
-    clear: () => map.clear(),
-  }
-}
 
 /** fake-indexeddb runs on real `setImmediate`; this lets its pending work finish. */
 async function settle() {
@@ -321,5 +307,3 @@ describe('the legacy 0.1.0 format', () => {
     expect(await get(record.k, await a.db)).toEqual(record)
   })
 })
-
-export type { OutboxRecord }
