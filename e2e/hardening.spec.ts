@@ -100,7 +100,7 @@ function storedMessageIds(page: Page): Promise<string[] | null> {
         r.onsuccess = () => resolve(r.result)
         r.onerror = () => reject(r.error)
       })
-      return values.map((v) => v?.c?.data?.properties?.message_id).filter((id): id is string => typeof id === 'string')
+      return values.map((v) => v?.command?.data?.properties?.message_id).filter((id): id is string => typeof id === 'string')
     } finally {
       db.close()
     }

@@ -8,8 +8,11 @@ import type { Analytics, Context, Plugin } from '@segment/analytics-next'
 import { customerIds, mapEvent, sessionProps, toMs } from './mapping'
 import type { SegmentEvent } from './mapping/types'
 import { outbox } from './delivery/outbox'
+import { HEARTBEAT_PART, JOURNAL_PART } from './delivery/records'
+import { ADOPT_LOCK, HEARTBEAT_STALE, heartbeats, holdTabLock, lockedTabs, startHeartbeat } from './delivery/tabs'
 import { httpTransport } from './delivery/transport'
 import { sessions } from './session/sessions'
+import { SESSION_KEY, SESSION_KEY_010 } from './session/state'
 import { configure, type Config, type Settings } from './settings'
 import { memoryStore, openStore, type UseStore } from './store'
 
@@ -17,7 +20,8 @@ declare const __VERSION__: string
 /** The version of this package, e.g. `'0.1.0'` (also the plugin's `version`). */
 export const version = __VERSION__
 
-const LOCK = 'infinario-tab-'
+/** ms a send claims its records for where Web Locks are missing: longer than a request may take */
+const LEASE_MS = 35_000
 
 export const uid = (): string =>
   crypto.randomUUID?.() ?? Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2)
@@ -37,26 +41,29 @@ function start(cfg: Config) {
     warn('IndexedDB unavailable, events are kept in memory for this page: ' + e)
     return (db = Promise.resolve(memoryStore()))
   }
+  const now = Date.now
   const locks = globalThis.navigator?.locks
   const name = 'infinario-' + cfg.projectToken
-  // this tab's lock, held for its life: records of tabs without one are adopted (see `adopt`)
-  let db: Promise<UseStore> = new Promise<unknown>((granted) =>
-    locks ? locks.request(LOCK + tab, () => (granted(0), new Promise(() => 0))) : granted(0),
-  )
-    .then(() => openStore(name))
-    .catch(fallback)
+  const heartbeatPrefix = name + HEARTBEAT_PART
+  // which tabs are alive: held Web Locks, else fresh heartbeats (see delivery/tabs.ts)
+  const tabReady = locks ? holdTabLock(locks, tab) : Promise.resolve()
+  if (!locks) startHeartbeat(heartbeatPrefix, tab, now)
+  let db: Promise<UseStore> = tabReady.then(() => openStore(name)).catch(fallback)
   const box = outbox({
     transport: httpTransport(cfg.apiUrl + '/bulk'),
     store: () => db,
     tab,
-    journal: name + ':',
-    max: cfg.maxBatchSize,
-    interval: cfg.flushIntervalMs,
+    journalPrefix: name + JOURNAL_PART,
+    journalPrefix010: name + ':',
+    otherKeys: [SESSION_KEY, SESSION_KEY_010],
+    batchSize: cfg.maxBatchSize,
+    flushInterval: cfg.flushIntervalMs,
+    // without Web Locks a tab may be taken for gone while its request runs: a send claims its records
+    lease: locks ? 0 : LEASE_MS,
     report,
     log,
     version,
   })
-  const now = Date.now
   const key = () => now().toString(36).padStart(9, '0') + tab + (seq++).toString(36).padStart(5, '0')
   const ses = sessions({
     store: () => db,
@@ -68,15 +75,22 @@ function start(cfg: Config) {
     uid,
     key,
     now,
+    report,
   })
   const cookies = new Set<unknown>()
 
-  // records and unload journals of tabs without their lock (closed, crashed, reloaded) are adopted
+  // records and unload journals of tabs that are gone (closed, crashed, reloaded) are adopted
   const adopt = async () => {
-    const held = new Set(locks && (await locks.query()).held?.map((l) => l.name))
-    await box.adopt((t) => held.has(LOCK + t))
+    const alive = locks ? await lockedTabs(locks) : heartbeats(heartbeatPrefix, now)
+    const leftAlone = await box.adopt(alive)
+    // without Web Locks a tab that looked alive may have crashed: look again once its heartbeat is stale
+    if (!locks && leftAlone) setTimeout(adoptOnce, HEARTBEAT_STALE)
   }
-  db.then(() => (locks ? locks.request('infinario-adopt', adopt) : adopt())).catch(log)
+  const adoptOnce = () => {
+    const run = locks ? () => locks.request(ADOPT_LOCK, adopt) : adopt
+    db.then(run).catch(log)
+  }
+  adoptOnce()
 
   const hide = () => ses.unload()
   addEventListener('pagehide', hide)

@@ -4,35 +4,51 @@
  * tab of the origin; when IndexedDB is missing, blocked, failing or hanging, a memory store with the
  * same interface serves the page instead.
  *
- * Keys: `s` holds the session state; every other key is an outbox record.
+ * What is stored under which key: session/state.ts (the session state) and delivery/records.ts
+ * (outbox records).
  */
 import { promisifyRequest, type UseStore } from 'idb-keyval'
 
 export type { UseStore }
 
-const request = (result?: unknown) => {
-  const r: { result?: unknown; onsuccess?: () => void } = { result }
-  Promise.resolve().then(() => r.onsuccess?.())
-  return r
+/** A request of the memory store: its result is known at once, its success event fires in a microtask. */
+function memoryRequest(result?: unknown) {
+  const request: { result?: unknown; onsuccess?: () => void } = { result }
+  queueMicrotask(() => request.onsuccess?.())
+  return request
 }
+
+const memoryStores = new WeakSet<UseStore>()
+
+/** Whether `store` is a memory store: only this page sees it. */
+export const isMemoryStore = (store: UseStore): boolean => memoryStores.has(store)
 
 /** A store in memory for this page, enough of IDBObjectStore for the calls made here and in idb-keyval. */
 export function memoryStore(): UseStore {
-  const m = new Map<IDBValidKey, unknown>()
-  return (_mode, fn) => {
+  const map = new Map<IDBValidKey, unknown>()
+  const store: UseStore = (_mode, fn) => {
     const transaction: { oncomplete?: () => void } = {}
-    const s = {
+    const objectStore = {
       transaction,
-      get: (k: IDBValidKey) => request(m.get(k)),
-      put: (v: unknown, k: IDBValidKey) => (m.set(k, v), request(k)),
-      delete: (k: IDBValidKey) => (m.delete(k), request()),
-      getAll: () => request([...m.values()]),
-      getAllKeys: () => request([...m.keys()]),
+      get: (key: IDBValidKey) => memoryRequest(map.get(key)),
+      put(value: unknown, key: IDBValidKey) {
+        map.set(key, value)
+        return memoryRequest(key)
+      },
+      delete(key: IDBValidKey) {
+        map.delete(key)
+        return memoryRequest()
+      },
+      getAll: () => memoryRequest([...map.values()]),
+      getAllKeys: () => memoryRequest([...map.keys()]),
     }
-    const out = fn(s as unknown as IDBObjectStore)
+    const out = fn(objectStore as unknown as IDBObjectStore)
+    // completes after the requests' success events, as a transaction does
     setTimeout(() => transaction.oncomplete?.())
     return Promise.resolve(out)
   }
+  memoryStores.add(store)
+  return store
 }
 
 /**
@@ -43,11 +59,12 @@ export function memoryStore(): UseStore {
 export function openStore(name: string, timeoutMs = 2000): Promise<UseStore> {
   return new Promise((resolve, reject) => {
     setTimeout(() => reject(new Error('IndexedDB did not open in time')), timeoutMs)
-    const r = indexedDB.open(name)
-    r.onupgradeneeded = () => r.result.createObjectStore('kv')
-    promisifyRequest(r).then((db) => {
+    const request = indexedDB.open(name)
+    request.onupgradeneeded = () => request.result.createObjectStore('kv')
+    promisifyRequest(request).then((db) => {
       db.onversionchange = () => db.close()
-      resolve((mode, fn) => Promise.resolve().then(() => fn(db.transaction('kv', mode).objectStore('kv'))))
+      const store: UseStore = (mode, fn) => Promise.resolve().then(() => fn(db.transaction('kv', mode).objectStore('kv')))
+      resolve(store)
     }, reject)
   })
 }
@@ -56,41 +73,23 @@ export function openStore(name: string, timeoutMs = 2000): Promise<UseStore> {
  * Runs `fn` in a request callback of `s`'s transaction: when it throws (a quota error on `put`,
  * say), the whole transaction is aborted and `fail` gets the error, instead of the page.
  */
-export function guard(s: IDBObjectStore, fn: () => void, fail?: (e: unknown) => void) {
+export function guard(objectStore: IDBObjectStore, fn: () => void, fail?: (error: unknown) => void) {
   try {
     fn()
-  } catch (e) {
-    fail?.(e)
+  } catch (error) {
+    fail?.(error)
     try {
-      s.transaction.abort()
-    } catch {}
+      objectStore.transaction.abort()
+    } catch {
+      // already finished, or the memory store (no rollback)
+    }
   }
 }
 
-/**
- * One readwrite transaction on the session state: `fn` reads it, decides, may write other keys on
- * the same object store, and returns the new state (undefined deletes it). Resolves when committed;
- * rejects, writing nothing, when it fails or `fn` throws.
- */
-export const change = <T>(store: UseStore, fn: (state: T | undefined, s: IDBObjectStore) => T | undefined): Promise<void> =>
-  store(
-    'readwrite',
-    (s) =>
-      new Promise<void>((resolve, reject) => {
-        const r = s.get('s')
-        r.onsuccess = () =>
-          guard(
-            s,
-            () => {
-              const next = fn(r.result, s)
-              next ? s.put(next, 's') : s.delete('s')
-            },
-            reject,
-          )
-        promisifyRequest(s.transaction).then(() => resolve(), reject)
-      }),
-  )
-
 /** Runs `fn` on the object store in one readwrite transaction; resolves when committed. */
-export const write = (store: UseStore, fn: (s: IDBObjectStore) => void): Promise<void> =>
-  store('readwrite', (s) => (fn(s), promisifyRequest(s.transaction)))
+export function write(store: UseStore, fn: (objectStore: IDBObjectStore) => void): Promise<void> {
+  return store('readwrite', (objectStore) => {
+    fn(objectStore)
+    return promisifyRequest(objectStore.transaction).then(() => undefined)
+  })
+}

@@ -1,10 +1,35 @@
 import 'fake-indexeddb/auto'
-import { del, entries, get, keys, set, values } from 'idb-keyval'
+import { del, entries, get, keys, promisifyRequest, set, values } from 'idb-keyval'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { change, memoryStore, openStore, write, type UseStore } from '../src/store'
+import { guard, memoryStore, openStore, write, type UseStore } from '../src/store'
 
 interface State {
   n: number
+}
+
+/**
+ * A read-decide-write transaction on key `s`, as the session state uses (session/state.ts): `fn`
+ * runs in a request callback under `guard`, so that its throw aborts the transaction.
+ */
+function change<T>(store: UseStore, fn: (state: T | undefined, objectStore: IDBObjectStore) => T | undefined): Promise<void> {
+  return store(
+    'readwrite',
+    (objectStore) =>
+      new Promise<void>((resolve, reject) => {
+        const request = objectStore.get('s')
+        request.onsuccess = () =>
+          guard(
+            objectStore,
+            () => {
+              const next = fn(request.result, objectStore)
+              if (next) objectStore.put(next, 's')
+              else objectStore.delete('s')
+            },
+            reject,
+          )
+        promisifyRequest(objectStore.transaction).then(() => resolve(), reject)
+      }),
+  )
 }
 
 afterEach(() => {

@@ -11,15 +11,14 @@ export const CAP_MS = 60000
 /** What happens to a whole request: `ok` (read per-command results), `retry` it, `drop` it, or `stop` sending. */
 export type Verdict = 'ok' | 'retry' | 'drop' | 'stop'
 
-/** `status` 0 means no HTTP answer (network failure, timeout). */
-export const verdict = (status: number): Verdict =>
-  status > 199 && status < 300
-    ? 'ok'
-    : status == 401 || status == 403
-      ? 'stop'
-      : !status || status == 429 || status > 499
-        ? 'retry'
-        : 'drop'
+/** The one place an HTTP status becomes a verdict. `status` 0 means no HTTP answer (network failure, timeout). */
+export function verdict(status: number): Verdict {
+  if (status >= 200 && status < 300) return 'ok'
+  // the token is wrong (401) or may not track (403): nothing will get through until the page is fixed
+  if (status == 401 || status == 403) return 'stop'
+  if (status == 0 || status == 429 || status >= 500) return 'retry'
+  return 'drop'
+}
 
 /** Delay before try number `attempt` (1, 2, …): uniform in [0, min(cap, base·2^(attempt-1))]. */
 export const backoff = (attempt: number, random = Math.random): number =>
@@ -27,16 +26,22 @@ export const backoff = (attempt: number, random = Math.random): number =>
 
 /** `Retry-After` in ms (seconds or an HTTP date), capped at 1 hour; undefined when absent or unreadable. */
 export function retryAfter(header: string | null | undefined, now: number): number | undefined {
-  if (!header) return
-  const ms = /^\s*\d+\s*$/.test(header) ? +header * 1000 : Date.parse(header) - now
-  return ms >= 0 ? Math.min(ms, 36e5) : ms < 0 ? 0 : undefined
+  if (!header) return undefined
+  const seconds = /^\s*\d+\s*$/.test(header)
+  const ms = seconds ? Number(header) * 1000 : Date.parse(header) - now
+  // an unreadable date
+  if (Number.isNaN(ms)) return undefined
+  // a date in the past: no wait
+  if (ms < 0) return 0
+  return Math.min(ms, 3_600_000)
 }
 
 /** The status of each command of a 2xx answer, by position: a missing or unknown one means `retry`. */
 export function statuses(body: unknown, count: number): ('ok' | 'retry' | 'error')[] {
   const results = (body as { results?: unknown })?.results
   return Array.from({ length: count }, (_, i) => {
-    const s = Array.isArray(results) && (results[i] as { status?: unknown })?.status
-    return s === 'ok' || s === 'error' ? s : 'retry'
+    const status = Array.isArray(results) ? (results[i] as { status?: unknown } | undefined)?.status : undefined
+    if (status === 'ok' || status === 'error') return status
+    return 'retry'
   })
 }

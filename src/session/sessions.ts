@@ -4,13 +4,15 @@
  * transaction that reads the shared state, decides, writes the new state and the batch's outbox
  * records. Transactions are atomic, so three tabs opening at once make one session_start.
  */
+import { newRecord, storageKey, type OutboxRecord } from '../delivery/records'
+import type { Outbox } from '../delivery/outbox'
 import { sessionEvent } from '../mapping'
 import type { Command } from '../mapping/types'
-import type { Outbox, Rec } from '../delivery/outbox'
-import { change, type UseStore } from '../store'
+import type { UseStore } from '../store'
 import { idle, step, type Activity, type Emit, type Session } from './machine'
+import { updateSession } from './state'
 
-/** One call: the key prefix of its records, its activity and its mapped commands. */
+/** One call: the key prefix of its records (`k`), its activity (`act`) and its mapped commands (`cmds`). */
 export interface Item {
   k: string
   act: Activity
@@ -20,117 +22,144 @@ export interface Item {
 export interface SessionOptions {
   store: () => Promise<UseStore>
   /** storage failed: switch to memory for this page, and return that store */
-  fallback: (e: unknown) => Promise<UseStore>
-  outbox: Outbox
+  fallback: (error: unknown) => Promise<UseStore>
+  outbox: Pick<Outbox, 'add' | 'unload'>
   timeout: number
   token: string
   tab: string
   uid: () => string
   key: () => string
   now: () => number
+  report?: (reason: string, detail?: Record<string, unknown>) => void
 }
 
-export function sessions(o: SessionOptions) {
+/** A decision on the shared state: the new state and the records to write with it. */
+type Decision = [state: Session | undefined, records: OutboxRecord[]]
+
+export function sessions(options: SessionOptions) {
+  /** the state as this tab last wrote or read it */
   let cached: Session | undefined
+  /** calls not yet in a transaction */
   let queue: Item[] = []
-  let busy: Item[] = []
+  /** calls whose transaction is running */
+  let inTransaction: Item[] = []
+  /** transactions run one after the other */
   let chain: Promise<unknown> = Promise.resolve()
-  let timer: ReturnType<typeof setTimeout> | undefined
+  let idleTimer: ReturnType<typeof setTimeout> | undefined
 
-  const rec = (k: string, c: Command): Rec => ({ k, o: o.tab, c, n: JSON.stringify(c).length })
+  const record = (key: string, command: Command) => newRecord(key, options.tab, command)
 
-  const command = ({ type, at, session: s }: Emit) =>
-    sessionEvent(
-      type,
-      s.ids,
-      at,
-      { message_id: o.uid(), ...s.props, ...(type == 'session_end' && { duration: (at - s.start) / 1000 }), session_id: s.id },
-      o.token,
-    )
+  const unreadable = (key: string) => options.report?.('unreadable_record', { count: 1, keys: [key] })
+
+  function sessionCommand({ type, at, session }: Emit) {
+    const properties: Record<string, unknown> = { message_id: options.uid(), ...session.props }
+    if (type == 'session_end') properties.duration = (at - session.start) / 1000
+    properties.session_id = session.id
+    return sessionEvent(type, session.ids, at, properties, options.token)
+  }
 
   /** The batch through the state machine: the new state and the records, in order. */
-  function run(state: Session | undefined, items: Item[]): [Session | undefined, Rec[]] {
-    const recs: Rec[] = []
-    for (const { k, act, cmds } of items) {
-      let emits: Emit[]
-      ;[state, emits] = step(state, act, o.timeout, o.uid)
-      let i = 0
-      for (const e of emits) recs.push(rec(k + i++, command(e)))
-      for (const c of cmds) {
-        if (state && c.name == 'crm/events') c.data.properties.session_id = state.id
-        recs.push(rec(k + i++, c))
+  function run(state: Session | undefined, items: Item[]): Decision {
+    const records: OutboxRecord[] = []
+    for (const item of items) {
+      const [next, emits] = step(state, item.act, options.timeout, options.uid)
+      state = next
+      // the record keys of one call: its key prefix and a sequence number
+      let sequence = 0
+      for (const emit of emits) records.push(record(item.k + sequence++, sessionCommand(emit)))
+      for (const command of item.cmds) {
+        if (state && command.name == 'crm/events') command.data.properties.session_id = state.id
+        records.push(record(item.k + sequence++, command))
       }
     }
-    return [state, recs]
+    return [state, records]
   }
 
   /** One transaction: `decide` from the shared state; its records are written with the new state. */
-  function transact(decide: (s: Session | undefined) => [Session | undefined, Rec[]]) {
-    const go = (store: UseStore, seed?: Session) => {
-      let out: [Session | undefined, Rec[]] = [undefined, []]
-      return change<Session>(store, (st, s) => {
-        out = decide(st ?? seed)
-        out[1].forEach((r) => s.put(r, r.k))
-        return out[0]
-      }).then(() => out)
+  async function transact(decide: (state: Session | undefined) => Decision): Promise<Decision> {
+    const attempt = async (store: UseStore, seed?: Session) => {
+      let decision: Decision = [undefined, []]
+      await updateSession(
+        store,
+        (state, objectStore) => {
+          decision = decide(state ?? seed)
+          for (const each of decision[1]) objectStore.put(each, storageKey(each.key))
+          return decision[0]
+        },
+        unreadable,
+      )
+      return decision
     }
-    return o
-      .store()
-      .then(go)
-      .catch(async (e) => go(await o.fallback(e), cached))
+    try {
+      return await attempt(await options.store())
+    } catch (error) {
+      // memory starts empty: it continues from the state this tab knew
+      return attempt(await options.fallback(error), cached)
+    }
   }
 
-  function arm() {
-    clearTimeout(timer)
-    if (cached) timer = setTimeout(check, cached.last + o.timeout - o.now() + 20)
+  function armIdleTimer() {
+    clearTimeout(idleTimer)
+    if (cached) idleTimer = setTimeout(checkIdle, cached.last + options.timeout - options.now() + 20)
   }
 
-  const done = ([state, recs]: [Session | undefined, Rec[]]) => {
+  function settle([state, records]: Decision) {
     cached = state
-    o.outbox.add(recs)
-    arm()
+    options.outbox.add(records)
+    armIdleTimer()
   }
 
   /** Idle timer: ends the shared session when it expired and no tab ended it yet. */
-  const check = () =>
-    (chain = chain.then(() =>
-      transact((st) => {
-        const [s, emits] = idle(st, o.now(), o.timeout)
-        return [s, emits.map((e) => rec(o.key() + 0, command(e)))]
-      }).then(done),
-    ))
+  function checkIdle() {
+    chain = chain.then(async () => {
+      const decision = await transact((state) => {
+        const [next, emits] = idle(state, options.now(), options.timeout)
+        return [next, emits.map((emit) => record(options.key() + 0, sessionCommand(emit)))]
+      })
+      settle(decision)
+    })
+  }
 
   function drain() {
     chain = chain.then(async () => {
-      const batch = (busy = queue)
+      const batch = queue
       queue = []
+      inTransaction = batch
       if (!batch.length) return
-      const out = await transact((st) => run(st, batch))
+      const decision = await transact((state) => run(state, batch))
       // unless the page hid meanwhile and `unload` took the batch
-      if (busy == batch) done(((busy = []), out))
+      if (inTransaction !== batch) return
+      inTransaction = []
+      settle(decision)
     })
   }
 
   return {
     push(item: Item) {
-      if (queue.push(item) == 1) queueMicrotask(drain)
+      queue.push(item)
+      if (queue.length == 1) queueMicrotask(drain)
     },
 
     /** The page hides or goes away: what has not reached the outbox yet goes with its pending commands. */
     unload() {
-      const items = busy.concat(queue)
-      // a transaction in progress writes a state these items supersede
-      const before = busy.length ? 0 : cached
-      busy = queue = []
-      const [state, recs] = run(cached, items)
+      const items = inTransaction.concat(queue)
+      // a transaction in progress writes a state these items supersede: then write this one over it
+      const overwrite = inTransaction.length > 0
+      const before = cached
+      inTransaction = []
+      queue = []
+      const [state, records] = run(cached, items)
       if (items.length) {
         cached = state
         // unless another tab ended or opened a session since this tab last looked
-        o.store()
-          .then((s) => change<Session>(s, (st) => (before == 0 || st?.id == before?.id ? state : st)))
-          .catch(() => 0)
+        const write = (store: UseStore) =>
+          updateSession(store, (stored) => (overwrite || stored?.id == before?.id ? state : stored), unreadable)
+        options
+          .store()
+          .then(write)
+          .catch(() => undefined)
       }
-      o.outbox.unload(recs)
+      options.outbox.unload(records)
     },
   }
 }

@@ -1,11 +1,13 @@
 import 'fake-indexeddb/auto'
 import { entries, get, keys } from 'idb-keyval'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { outbox, type Outbox, type Rec } from '../../src/delivery/outbox'
+import { outbox } from '../../src/delivery/outbox'
+import { storageKey, type OutboxRecord as Rec } from '../../src/delivery/records'
 import type { Transport } from '../../src/delivery/transport'
 import type { Command, CustomerIds, EventCommand, Properties } from '../../src/mapping/types'
 import type { Session } from '../../src/session/machine'
 import { sessions } from '../../src/session/sessions'
+import { SESSION_KEY } from '../../src/session/state'
 import { memoryStore, openStore, type UseStore } from '../../src/store'
 
 const MIN = 60_000
@@ -54,12 +56,12 @@ function origin() {
           transport: o.transport,
           store: () => db,
           tab: id,
-          journal: 'j:',
-          max: 50,
-          interval: 1000,
+          journalPrefix: 'j:',
+          batchSize: 50,
+          flushInterval: 1000,
           report: () => 0,
           log: () => 0,
-          version: 'test',
+          version: '1.2.3',
         })
       : { add: (r: Rec[]) => added.push(...r), unload: (r: Rec[]) => unloaded.push(...r), retryNow() {}, size: () => 0 }
     const fallbacks: unknown[] = []
@@ -73,7 +75,7 @@ function origin() {
     const s = sessions({
       store: counted,
       fallback: async (e) => (fallbacks.push(e), memoryStore()),
-      outbox: box as unknown as Outbox,
+      outbox: box,
       timeout: TIMEOUT,
       token: 'token',
       tab: id,
@@ -115,14 +117,14 @@ function origin() {
     return t
   }
 
-  const all = () => tabs.flatMap((t) => t.added.concat(t.unloaded).map((r) => r.c))
-  const state = async () => get<Session>('s', await tabs[0].db)
+  const all = () => tabs.flatMap((t) => t.added.concat(t.unloaded).map((r) => r.command))
+  const state = async () => get<Session>(SESSION_KEY, await tabs[0].db)
   return { name, tab, all, state }
 }
 
 const type = (c: Command) => (c.name == 'crm/events' ? c.data.type : c.name)
 const types = (cs: Command[]) => cs.map(type)
-const cmds = (recs: Rec[]) => recs.map((r) => r.c)
+const cmds = (recs: Rec[]) => recs.map((r) => r.command)
 const ev = (c: Command | undefined) => (c as EventCommand).data
 const of = (cs: Command[], t: string) => cs.filter((c) => type(c) == t)
 
@@ -155,10 +157,10 @@ describe('one tab', () => {
     a.page()
     await settle()
     const stored = new Map((await entries(await a.db)) as [string, unknown][])
-    for (const r of a.added) expect(stored.get(r.k)).toEqual(r)
-    expect(await o.state()).toMatchObject({ start: T0, last: T0, props: opener, ids: anon })
+    for (const r of a.added) expect(stored.get(storageKey(r.key))).toEqual(r)
+    expect(await o.state()).toMatchObject({ version: 1, start: T0, last: T0, props: opener, ids: anon })
     // record keys sort in the order of the commands
-    const ks = a.added.map((r) => r.k)
+    const ks = a.added.map((r) => r.key)
     expect([...ks].sort()).toEqual(ks)
   })
 
@@ -422,7 +424,7 @@ describe('with the real outbox', () => {
     expect(types(sent).sort()).toEqual(['clicked', 'clicked', 'clicked', 'page_visit', 'page_visit', 'page_visit', 'session_start'])
     expect(new Set(sent.map((c) => ev(c).properties.message_id)).size).toBe(sent.length)
     for (const c of sent) expect(ev(c).age).toBeGreaterThanOrEqual(0)
-    expect(await keys(await tabs[0].db)).toEqual(['s'])
+    expect(await keys(await tabs[0].db)).toEqual([SESSION_KEY])
     await pass(TIMEOUT + 1000) // the idle timers end the session (storage work is instant in fake time) …
     await pass(1000) // … and the outbox sends it after `interval`
     expect(of(requests.flat(), 'session_end')).toHaveLength(1)
@@ -439,6 +441,6 @@ describe('with the real outbox', () => {
     expect(beacons.map(types)).toEqual([['session_start', 'page_visit', 'clicked']])
     await pass(5000)
     expect(requests).toEqual([])
-    expect(await keys(await a.db)).toEqual(['s'])
+    expect(await keys(await a.db)).toEqual([SESSION_KEY])
   })
 })

@@ -1,0 +1,120 @@
+/**
+ * End-to-end: browsers without Web Locks (SPEC §6). `navigator.locks` is removed by an init script, so
+ * the plugin tells live tabs by their heartbeat in localStorage, and checks in IndexedDB that it still
+ * owns its records right before each send.
+ *
+ *   two tabs, an outage in between: neither sends the other's records; everything arrives once
+ *   the first tab's JavaScript paused (CDP Debugger.pause) for longer than a heartbeat stays fresh:
+ *   the second tab adopts its records; once resumed, the first tab does not send them again
+ */
+import type { BrowserContext, Page } from '@playwright/test'
+import {
+  allArrived,
+  expect,
+  expectExactlyOnce,
+  settle,
+  tallyIds,
+  test,
+  TOKEN,
+  trackMany,
+  type ApiHandle,
+  type OpenPage,
+} from './fixtures'
+
+const DB = `infinario-${TOKEN}`
+const HEARTBEAT = `${DB}:tab:v1:`
+
+/** Runs before any page script: this browser has no Web Locks. */
+function removeWebLocks() {
+  delete (Navigator.prototype as any).locks
+}
+
+async function openTab(context: BrowserContext, openPage: OpenPage): Promise<Page> {
+  const page = await context.newPage()
+  await openPage(page, { settings: { flushIntervalMs: 100 } })
+  expect(await page.evaluate(() => 'locks' in navigator), 'navigator.locks removed').toBe(false)
+  return page
+}
+
+/** This tab's id: the heartbeat it writes (the only one while it is the only tab). */
+async function tabIds(page: Page): Promise<string[]> {
+  return page.evaluate(
+    (prefix) =>
+      Object.keys(localStorage)
+        .filter((key) => key.startsWith(prefix))
+        .map((key) => key.slice(prefix.length)),
+    HEARTBEAT,
+  )
+}
+
+/** The owners of the outbox records in IndexedDB, one per record. */
+function owners(page: Page): Promise<string[]> {
+  return page.evaluate(async (name) => {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const request = indexedDB.open(name)
+      request.onsuccess = () => resolve(request.result)
+      request.onerror = () => reject(request.error)
+    })
+    const request = db.transaction('kv').objectStore('kv').getAll()
+    const values = await new Promise<any[]>((resolve) => (request.onsuccess = () => resolve(request.result)))
+    db.close()
+    return values.filter((v) => v && typeof v.owner === 'string').map((v) => v.owner)
+  }, DB)
+}
+
+const failedRequests = (api: ApiHandle) => api.requests.filter((r) => r.status === 0).length
+
+test.describe('without Web Locks', () => {
+  test.beforeEach(async ({ context }) => {
+    await context.addInitScript(removeWebLocks)
+  })
+
+  test('two tabs with an outage in between: each event arrives exactly once', async ({ context, api, openPage }) => {
+    api.setFault({ down: true })
+    const first = await openTab(context, openPage)
+    const early = await trackMany(first, 'no-locks', 5, 'a-')
+    await api.waitFor((a) => failedRequests(a) >= 1, 10_000)
+    const second = await openTab(context, openPage)
+    const late = await trackMany(second, 'no-locks', 4, 'b-')
+    // both tabs tried and failed while the API was down
+    await api.waitFor((a) => failedRequests(a) >= 3, 10_000)
+    api.setFault(null)
+    const ids = [...early, ...late]
+    await api.waitFor((a) => allArrived(a, ids), 20_000)
+    ids.push(await settle(first, api), await settle(second, api))
+    expectExactlyOnce(api, tallyIds(api, ids), 'two tabs without Web Locks')
+  })
+
+  test("the first tab's JavaScript paused: the second adopts its records, the first does not send them when it resumes", async ({
+    context,
+    api,
+    openPage,
+  }) => {
+    test.setTimeout(60_000)
+    api.setFault({ down: true })
+    const first = await openTab(context, openPage)
+    const [firstTab] = await tabIds(first)
+    const early = await trackMany(first, 'paused', 6, 'p-')
+    await api.waitFor((a) => failedRequests(a) >= 1, 10_000)
+    await expect.poll(() => owners(first), { message: "the first tab's records are stored" }).toEqual(early.map(() => firstTab))
+
+    const cdp = await context.newCDPSession(first)
+    await cdp.send('Debugger.enable')
+    const paused = new Promise((resolve) => cdp.once('Debugger.paused', resolve))
+    await cdp.send('Debugger.pause')
+    await paused // the first tab's next task (its heartbeat timer) stopped in the debugger
+
+    const second = await openTab(context, openPage)
+    // the first tab's heartbeat goes stale: the second adopts its records
+    await expect
+      .poll(() => owners(second), { message: 'every record adopted by the second tab', timeout: 20_000 })
+      .toEqual(early.map(() => expect.not.stringMatching(`^${firstTab}$`)))
+    api.setFault(null)
+    await api.waitFor((a) => allArrived(a, early), 20_000)
+
+    await cdp.send('Debugger.resume')
+    // the first tab runs again: its next event arrives, so its outbox went past the adopted records
+    const ids = [...early, await settle(first, api), await settle(second, api)]
+    expectExactlyOnce(api, tallyIds(api, ids), 'paused tab without Web Locks')
+  })
+})

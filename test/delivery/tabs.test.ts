@@ -1,0 +1,317 @@
+/**
+ * The outbox across tabs of one origin, on a real (fake-indexeddb) database and a localStorage shared
+ * by the tabs: unload that the browser interrupts or runs twice, ownership checked before each send
+ * (a tab taken for gone never sends what another adopted), leases, and adoption of journals.
+ */
+import 'fake-indexeddb/auto'
+import { entries, get, set } from 'idb-keyval'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { outbox } from '../../src/delivery/outbox'
+import { newRecord, storageKey } from '../../src/delivery/records'
+import type { Answer, Transport } from '../../src/delivery/transport'
+import type { Command, EventCommand } from '../../src/mapping/types'
+import { openStore, write, type UseStore } from '../../src/store'
+import { memoryLocalStorage } from '../helpers/local-storage'
+
+const T0 = Date.parse('2024-05-01T12:00:00Z')
+
+/** fake-indexeddb runs on real `setImmediate`; this lets its pending work finish. */
+async function settle() {
+  for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r))
+}
+
+async function pass(ms: number) {
+  await settle()
+  await vi.advanceTimersByTimeAsync(ms)
+  for (let i = 0; i < 4; i++) {
+    await settle()
+    await vi.advanceTimersByTimeAsync(1)
+  }
+}
+
+let seq = 0
+function command(i: number, text = ''): EventCommand {
+  return {
+    name: 'crm/events',
+    data: {
+      customer_ids: { cookie: 'anon' },
+      company_id: 'token',
+      project_id: 'token',
+      type: 'e',
+      timestamp: T0 / 1000,
+      properties: { i, text },
+    },
+  }
+}
+const keyOf = () => 'k' + String(seq++).padStart(8, '0')
+const ids = (commands: Command[]) => commands.map((c) => (c.data.properties as { i: number }).i)
+
+/** The API as the tabs see it: what each request and beacon carried. */
+function api() {
+  const delivered: number[] = []
+  const beaconed: number[] = []
+  let down = false
+  let latency = 0
+  const transport: Transport = {
+    async post(body) {
+      const { commands } = JSON.parse(body) as { commands: Command[] }
+      if (latency) await new Promise((r) => setTimeout(r, latency))
+      if (down) return { status: 503 }
+      delivered.push(...ids(commands))
+      return { status: 200, body: { results: commands.map(() => ({ status: 'ok' })) } } as Answer
+    },
+    beacon(body) {
+      beaconed.push(...ids((JSON.parse(body) as { commands: Command[] }).commands))
+      return true
+    },
+  }
+  return {
+    transport,
+    delivered,
+    beaconed,
+    setDown: (value: boolean) => void (down = value),
+    setLatency: (ms: number) => void (latency = ms),
+  }
+}
+
+let dbs = 0
+function origin(options: { lease?: number } = {}) {
+  const name = 'tabs-test-' + ++dbs
+  const reports: [string, Record<string, unknown> | undefined][] = []
+  function tab(id: string, transport: Transport) {
+    const db = openStore(name)
+    const box = outbox({
+      transport,
+      store: () => db,
+      tab: id,
+      journalPrefix: 'j:',
+      journalPrefix010: 'old:',
+      otherKeys: ['session:v1', 's'],
+      batchSize: 50,
+      flushInterval: 1000,
+      lease: options.lease ?? 0,
+      report: (reason, detail) => reports.push([reason, detail]),
+      log: () => 0,
+      version: '1.2.3',
+    })
+    /** what the session layer does: persist in one transaction, then hand over */
+    const track = async (...numbers: number[]) => {
+      const records = numbers.map((i) => newRecord(keyOf(), id, command(i)))
+      await write(await db, (s) => records.forEach((r) => s.put(r, storageKey(r.key))))
+      box.add(records)
+      return records
+    }
+    return { id, db, box, track }
+  }
+  return { name, tab, reports }
+}
+
+const stored = async (db: Promise<UseStore>) => ((await entries(await db)) as [string, unknown][]).map(([key]) => key)
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0, toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+  vi.spyOn(Math, 'random').mockReturnValue(1)
+  vi.stubGlobal('localStorage', memoryLocalStorage())
+})
+afterEach(() => {
+  vi.useRealTimers()
+  vi.restoreAllMocks()
+  vi.unstubAllGlobals()
+})
+
+describe('an unload the browser interrupts inside sendBeacon, then runs again', () => {
+  /** Firefox stops a pagehide handler inside sendBeacon after the beacon left: the call never returns. */
+  const STOPPED = new Error('the browser stopped the handler')
+
+  it('beacons each record once, and journals the beaconed ones as deleted before the beacon', async () => {
+    const o = origin()
+    const network = api()
+    let calls = 0
+    const interrupting: Transport = {
+      post: network.transport.post,
+      beacon(body) {
+        network.transport.beacon(body) // the beacon left …
+        calls++
+        if (calls == 1) {
+          // … and at that moment the journal already says its records are gone
+          const journal = JSON.parse(localStorage.getItem('j:A')!)
+          expect(journal.deleted).toHaveLength(50)
+          throw STOPPED // … and the call never returns
+        }
+        return true
+      },
+    }
+    const a = o.tab('A', interrupting)
+    await a.track(...Array.from({ length: 70 }, (_, i) => i))
+    const extra = [newRecord(keyOf(), 'A', command(70)), newRecord(keyOf(), 'A', command(71))]
+    expect(() => a.box.unload(extra)).toThrow(STOPPED) // pagehide
+    a.box.unload([]) // visibilitychange to hidden
+    expect(network.beaconed.sort((x, y) => x - y)).toEqual(Array.from({ length: 72 }, (_, i) => i))
+    // nothing is left to send; the storage work of both unloads empties the outbox
+    await pass(5000)
+    expect(network.delivered).toEqual([])
+    expect(await stored(a.db)).toEqual([])
+    expect(localStorage.getItem('j:A')).toBeNull()
+  })
+
+  it('a page that dies after the interrupted unload: the next tab applies its journal and sends nothing twice', async () => {
+    const o = origin()
+    const network = api()
+    let calls = 0
+    const interrupting: Transport = {
+      post: network.transport.post,
+      beacon(body) {
+        network.transport.beacon(body)
+        if (++calls == 1) throw STOPPED
+        return true
+      },
+    }
+    const a = o.tab('A', interrupting)
+    await a.track(0, 1, 2)
+    // the page dies in the handler: no storage work runs after it
+    expect(() => a.box.unload([newRecord(keyOf(), 'A', command(3))])).toThrow(STOPPED)
+    // what storage holds is stale (0-2 still there); the journal says they left
+    const b = o.tab('B', network.transport)
+    await settle()
+    await b.box.adopt((tab) => tab == 'B')
+    await pass(2000)
+    expect(network.beaconed.sort()).toEqual([0, 1, 2, 3])
+    expect(network.delivered).toEqual([])
+    expect(await stored(b.db)).toEqual([])
+  })
+})
+
+describe('ownership is checked in IndexedDB right before each send', () => {
+  it('a tab taken for gone (frozen) whose records another tab adopted does not send them when it runs again', async () => {
+    const o = origin({ lease: 35_000 })
+    const network = api()
+    network.setDown(true)
+    const a = o.tab('A', network.transport)
+    await a.track(0, 1, 2)
+    await pass(1000) // A tried and failed: it waits for its retry
+    expect(network.delivered).toEqual([])
+    // A is frozen: B takes it for gone and adopts its records
+    const b = o.tab('B', network.transport)
+    await settle()
+    expect(await b.box.adopt((tab) => tab == 'B')).toBe(0)
+    network.setDown(false)
+    await pass(60_000) // both retry: only the owner sends
+    expect(network.delivered.sort()).toEqual([0, 1, 2])
+    expect(await stored(a.db)).toEqual([])
+  })
+
+  it("a record leased by its owner's request in flight is not adopted until its lease ends", async () => {
+    const o = origin({ lease: 35_000 })
+    const network = api()
+    network.setLatency(10_000)
+    const a = o.tab('A', network.transport)
+    await a.track(0, 1)
+    await pass(1000) // A's request is in flight: its records are leased
+    const b = o.tab('B', network.transport)
+    await settle()
+    expect(await b.box.adopt((tab) => tab == 'B')).toBe(2)
+    await pass(10_000) // A's request delivers them
+    expect(network.delivered).toEqual([0, 1])
+    // after the lease, nothing is left to adopt
+    await pass(30_000)
+    expect(await b.box.adopt((tab) => tab == 'B')).toBe(0)
+    await pass(5000)
+    expect(network.delivered).toEqual([0, 1])
+  })
+
+  it('a failed request ends the lease: a tab gone during an outage has its records adopted at once', async () => {
+    const o = origin({ lease: 35_000 })
+    const network = api()
+    network.setDown(true)
+    const a = o.tab('A', network.transport)
+    await a.track(0, 1)
+    await pass(1000)
+    const b = o.tab('B', network.transport)
+    await settle()
+    expect(await b.box.adopt((tab) => tab == 'B')).toBe(0)
+    expect(b.box.size()).toBe(2)
+  })
+
+  it('tabs adopting at the same time: each record goes to one of them, and is sent once', async () => {
+    const o = origin()
+    const network = api()
+    network.setDown(true)
+    const a = o.tab('A', network.transport)
+    await a.track(0, 1, 2, 3)
+    await pass(1000)
+    const others = ['B', 'C', 'D'].map((id) => o.tab(id, network.transport))
+    await settle()
+    await Promise.all(others.map((t) => t.box.adopt((tab) => tab != 'A')))
+    expect(others.map((t) => t.box.size()).sort()).toEqual([0, 0, 4])
+    network.setDown(false)
+    await pass(60_000)
+    expect(network.delivered.sort()).toEqual([0, 1, 2, 3])
+  })
+
+  it('a record only unload kept (a refused beacon), the page living on: sent once by its owner', async () => {
+    const o = origin()
+    const network = api()
+    const a = o.tab('A', { post: network.transport.post, beacon: () => false })
+    await a.track(0)
+    a.box.unload([newRecord(keyOf(), 'A', command(1))])
+    await pass(2000)
+    expect(network.delivered).toEqual([0, 1])
+    expect(await stored(a.db)).toEqual([])
+  })
+})
+
+describe('unreadable storage never blocks what is readable', () => {
+  it('garbage and broken records beside intact ones: intact ones delivered once, the rest deleted and reported', async () => {
+    const o = origin()
+    const network = api()
+    const a = o.tab('A', network.transport)
+    const db = await a.db
+    const intact = [0, 1, 2].map((i) => newRecord(keyOf(), 'gone', command(i)))
+    for (const r of intact) await set(storageKey(r.key), r, db)
+    const broken = { ...intact[0], key: 'broken' }
+    await set(storageKey('broken'), { ...broken, command: { name: 'crm/events' } }, db)
+    await set(storageKey('nan'), { ...broken, key: 'nan', bytes: NaN, owner: undefined }, db)
+    await set('foreign', 42, db)
+    await set(7, { k: 1 }, db)
+    await set('s', { id: 'session', start: 1, last: 2, props: {}, ids: {} }, db) // the session's: left alone
+    localStorage.setItem('j:dead', '{not json')
+    localStorage.setItem('j:dead2', JSON.stringify({ version: 1, deleted: [1, 'x'], kept: [null, intact[0]] }))
+    await a.box.adopt((tab) => tab == 'A')
+    await pass(2000)
+    expect(network.delivered.sort()).toEqual([0, 1, 2])
+    expect(o.reports).toEqual([['unreadable_record', { count: 7, keys: expect.arrayContaining(['foreign', '7', storageKey('nan')]) }]])
+    expect(await stored(a.db)).toEqual(['s'])
+    expect(localStorage.length).toBe(0)
+  })
+})
+
+describe('the legacy 0.1.0 format', () => {
+  it('records `{k, o, c, n}` and journals `[[deleted], [kept]]` of a gone tab are migrated and sent once', async () => {
+    const o = origin()
+    const network = api()
+    const a = o.tab('A', network.transport)
+    const db = await a.db
+    const legacy = (i: number) => ({ k: keyOf(), o: 'old-tab', c: command(i), n: 1 })
+    const [r0, r1, r2] = [legacy(0), legacy(1), legacy(2)]
+    await set(r0.k, r0, db)
+    await set(r1.k, r1, db)
+    // r1 left in a beacon (deleted), r2 was kept but never reached storage
+    localStorage.setItem('old:old-tab', JSON.stringify([[r1.k], [r2]]))
+    await a.box.adopt((tab) => tab == 'A')
+    await pass(2000)
+    expect(network.delivered.sort()).toEqual([0, 2])
+    expect(await stored(a.db)).toEqual([])
+    expect(localStorage.length).toBe(0)
+    expect(o.reports).toEqual([])
+  })
+
+  it('a 0.1.0 record of a tab that is still alive is left to it', async () => {
+    const o = origin()
+    const network = api()
+    const a = o.tab('A', network.transport)
+    const record = { k: keyOf(), o: 'old-tab', c: command(0), n: 1 }
+    await set(record.k, record, await a.db)
+    expect(await a.box.adopt((tab) => tab == 'A' || tab == 'old-tab')).toBe(1)
+    expect(await get(record.k, await a.db)).toEqual(record)
+  })
+})
