@@ -7,10 +7,13 @@
  *   - ecommerce: a full order arrives as `purchase` then one `purchase_item` per product, once each,
  *     in order (the plugin added by the script tag with `data-ecommerce`);
  *   - HTTP 403: sending stops, reported once, the queue is kept; after a reload with the API fixed,
- *     everything arrives once.
+ *     everything arrives once;
+ *   - the demo: its panel shows the customerIds in use, an order shows as purchase and purchase_item,
+ *     and its 403 switch.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import type { Page } from '@playwright/test'
+import { startDemo } from '../demo/start.mjs'
 import {
   arrivedIds,
   call,
@@ -121,10 +124,6 @@ test.describe('ecommerce (SPEC §4.2)', () => {
     api,
     openPage,
   }) => {
-    const bodies: string[] = []
-    page.on('request', (r) => {
-      if (r.url().endsWith('/bulk') && r.method() === 'POST') bodies.push(r.postData() ?? '')
-    })
     await openPage(page, { mode: 'tag', settings: { ecommerce: true } })
     expect(await page.locator('script[data-ecommerce]').getAttribute('data-ecommerce')).toBe('true')
     await call(page, 'page')
@@ -180,14 +179,14 @@ test.describe('ecommerce (SPEC §4.2)', () => {
       expect(e.properties.session_id).toBe(session)
       expect(e.timestamp).toBe(shop[0].timestamp)
     }
-    // the real body that carried the order, as it reached the local API
-    const body = bodies.find((b) => b.includes('"purchase_item"'))
-    expect(body).toBeDefined()
-    const parsed = JSON.parse(body!)
-    expect(parsed).toMatchObject({ sdk: 'analytics-next-infinario', sdk_version: VERSION })
+    // the request that carried the order, as the local API parsed it: its commands and sdk fields
+    const carrier = api.requests.find((r) => r.commands.some((c) => c.data?.type === 'purchase_item'))
+    expect(carrier).toBeDefined()
+    const body = { commands: carrier!.commands, sdk: carrier!.sdk, sdk_version: carrier!.sdk_version }
+    expect(body).toMatchObject({ sdk: 'analytics-next-infinario', sdk_version: VERSION })
     mkdirSync('test-results', { recursive: true })
-    writeFileSync('test-results/order-body.json', JSON.stringify(parsed, null, 2))
-    test.info().annotations.push({ type: 'order body', description: body! })
+    writeFileSync('test-results/order-body.json', JSON.stringify(body, null, 2))
+    test.info().annotations.push({ type: 'order body', description: JSON.stringify(body) })
   })
 
   test('without data-ecommerce, Order Completed is a track like any other', async ({ page, api, openPage }) => {
@@ -237,5 +236,45 @@ test.describe('HTTP 403 (SPEC §3)', () => {
     await settle(page, api)
     expectExactlyOnce(api, tallyIds(api, ids), '403 then fixed')
     expect((await reported(page)).filter((e) => e.code === 'delivery_failure')).toEqual([])
+  })
+})
+
+test.describe('the demo (npm start)', () => {
+  test('the panel shows the customerIds and ecommerce in use; an order shows as purchase and its purchase_item; the 403 switch', async ({
+    page,
+  }) => {
+    const demo = await startDemo()
+    const api = demo.api!
+    try {
+      await page.goto(demo.url + 'product.html?p=tote')
+      await expect(page.locator('#live .conn')).toHaveText('live')
+      const ids = page.locator('#setting-customer-ids li')
+      await expect(ids).toHaveText(['registered←userId', 'cookie←anonymousId', 'email_id←traits.email'])
+      await expect(page.locator('#setting-ecommerce')).toContainText('ecommerce: on')
+
+      // an order of the product and the cart: checkout, purchase, then its purchase_item, in the live view
+      await page.click('#product >> text=Add to cart')
+      await page.click('#product >> text=Buy now')
+      await api.waitFor((a) => a.events('purchase').length === 1 && a.events('purchase_item').length === 1, 10_000)
+      await expect(page.locator('#feed .cmd[data-type="purchase"]')).toHaveCount(1)
+      await expect(page.locator('#feed .cmd[data-type="purchase"]')).toContainText('2 item(s) · 48 EUR')
+      await expect(page.locator('#feed .cmd.derived[data-type="purchase_item"]')).toHaveCount(1)
+      await expect(page.locator('#feed .cmd[data-type="purchase_item"]')).toContainText('Linen Tote × 2')
+      await expect(page.locator('#feed .cmd[data-type="checkout"]')).toHaveCount(1)
+
+      // HTTP 403: the call waits in the outbox; switched off, it goes with the next page load
+      await page.click('label[for="fault-forbidden"]')
+      await expect.poll(() => api.fault).toEqual({ forbidden: true })
+      const messageId = await page.evaluate(async () => (await (window as any).analytics.track('Wishlist Shared', {})).event.messageId)
+      await api.waitFor((a) => a.requests.some((r) => r.status === 403), 10_000)
+      await expect(page.locator('#feed .req[data-status="403"]').first()).toContainText('HTTP 403')
+      await page.click('label[for="fault-forbidden"]')
+      await expect.poll(() => api.fault).toEqual({})
+      await page.reload()
+      await api.waitFor((a) => a.byMessageId().get(messageId) === 1, 10_000)
+      expect(api.duplicates()).toEqual([])
+    } finally {
+      await demo.close()
+    }
   })
 })

@@ -457,7 +457,7 @@ describe('security', () => {
     await g.marker()
     const mine = fetches.slice(before)
     for (const f of mine) {
-      expect([g.apiUrl + '/bulk', 'https://api.infinario.com/bulk']).toContain(f.url)
+      expect([g.apiUrl + '/bulk', 'https://api.exponea.com/bulk']).toContain(f.url)
       expect(f.init.method).toBe('POST')
       expect(f.init.credentials).toBe('omit')
       expect(typeof f.init.body).toBe('string')
