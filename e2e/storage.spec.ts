@@ -127,6 +127,7 @@ test.describe('unreadable storage', () => {
       name: 'crm/events',
       data: {
         customer_ids: { cookie: 'fuzz-anon' },
+        company_id: TOKEN,
         project_id: TOKEN,
         type: 'intact',
         timestamp: Date.now() / 1000 - 60,
