@@ -56,7 +56,13 @@ export default [
       version(),
       resolve({ browser: true }),
       ts(),
-      terser({ ecma: 2020, compress: { passes: 3, unsafe_arrows: true }, format: { comments: false } }),
+      terser({
+        ecma: 2020,
+        compress: { passes: 3, unsafe_arrows: true },
+        // internal option names only: stored and wire field names must keep theirs
+        mangle: { properties: { regex: /^(journalPrefix|journalPrefix010|otherKeys|batchSize|flushInterval|retryNow)$/ } },
+        format: { comments: false },
+      }),
       size(),
     ],
   },

@@ -94,7 +94,9 @@ function start(cfg: Config) {
 
   const hide = () => ses.unload()
   addEventListener('pagehide', hide)
-  addEventListener('visibilitychange', () => document.visibilityState == 'hidden' && hide())
+  addEventListener('visibilitychange', () => {
+    if (document.visibilityState == 'hidden') hide()
+  })
   addEventListener('online', box.retryNow)
 
   const prefs = (ev: SegmentEvent) =>

@@ -39,23 +39,29 @@ export interface Emit {
   session: Session
 }
 
-export const expired = (s: Session | undefined, now: number, timeout: number): s is Session => !!s && now - s.last > timeout
+export function expired(session: Session | undefined, now: number, timeout: number): session is Session {
+  return session !== undefined && now - session.last > timeout
+}
 
 /** Ends the session when it expired by `now`: its end is back-dated to its last activity. */
-export const idle = (s: Session | undefined, now: number, timeout: number): [Session | undefined, Emit[]] =>
-  expired(s, now, timeout) ? [undefined, [{ type: 'session_end', at: s.last, session: s }]] : [s, []]
+export function idle(session: Session | undefined, now: number, timeout: number): [Session | undefined, Emit[]] {
+  if (!expired(session, now, timeout)) return [session, []]
+  return [undefined, [{ type: 'session_end', at: session.last, session }]]
+}
 
 /** Applies one call. Returns the new state and the session events it causes, in order. */
 export function step(state: Session | undefined, a: Activity, timeout: number, newId: () => string): [Session | undefined, Emit[]] {
+  // a call without customer ids is nobody's activity
   if (!a.ids) return [state, []]
-  let [s, out] = idle(state, a.at, timeout)
-  if (s && a.reset) {
-    out.push({ type: 'session_end', at: Math.max(s.last, a.at), session: s })
-    return [undefined, out]
+  const [open, emits] = idle(state, a.at, timeout)
+  if (open && a.reset) {
+    emits.push({ type: 'session_end', at: Math.max(open.last, a.at), session: open })
+    return [undefined, emits]
   }
-  if (s) return [{ ...s, last: Math.max(s.last, a.at), ids: a.ids }, out]
-  if (!a.opens) return [s, out]
-  s = { id: newId(), start: a.at, last: a.at, props: a.props, ids: a.ids }
-  out.push({ type: 'session_start', at: a.at, session: s })
-  return [s, out]
+  // activity never moves `last` backwards (an event with an older timestamp)
+  if (open) return [{ ...open, last: Math.max(open.last, a.at), ids: a.ids }, emits]
+  if (!a.opens) return [undefined, emits]
+  const opened: Session = { id: newId(), start: a.at, last: a.at, props: a.props, ids: a.ids }
+  emits.push({ type: 'session_start', at: a.at, session: opened })
+  return [opened, emits]
 }
