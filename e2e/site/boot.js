@@ -14,13 +14,27 @@
  *
  * `window.e2e` tells the tests how far the page got: `state` is 'loading', 'ready' or 'failed: …';
  * `ready` is a promise of the same; `errors` collects what analytics emitted as 'error' (delivery
- * failures). Plugins that failed to load are in `analytics.failedInitializations`.
+ * failures); `consoleErrors` what was written with console.error and `pageErrors` the page's
+ * uncaught errors and unhandled rejections (the same in every engine, unlike a driver's console
+ * events). Plugins that failed to load are in `analytics.failedInitializations`.
  */
 ;(function () {
   var params = new URLSearchParams(location.search)
   var mode = params.get('mode') || 'register'
   var settings = {}
-  var e2e = (window.e2e = { mode: mode, state: 'loading', errors: [] })
+  var e2e = (window.e2e = { mode: mode, state: 'loading', errors: [], consoleErrors: [], pageErrors: [] })
+
+  var consoleError = console.error
+  console.error = function () {
+    e2e.consoleErrors.push(Array.prototype.map.call(arguments, String).join(' '))
+    return consoleError.apply(console, arguments)
+  }
+  addEventListener('error', function (event) {
+    e2e.pageErrors.push(String(event.message))
+  })
+  addEventListener('unhandledrejection', function (event) {
+    e2e.pageErrors.push(String(event.reason))
+  })
   try {
     settings = JSON.parse(params.get('settings') || '{}')
   } catch (err) {

@@ -1,0 +1,80 @@
+/**
+ * Fixtures for the specs that run in every engine (calls, sessions, delivery): the same `api` and
+ * `site` as e2e/fixtures.ts, and instead of Playwright's `page` a driver tab (e2e/drivers/):
+ *
+ *   engine   worker option: 'chromium' | 'firefox' | 'webkit' (one Playwright project per engine)
+ *   driver   the engine's browser or driver process, one per worker
+ *   profile  a fresh browser profile per test (own IndexedDB, localStorage); after the test, every
+ *            request its pages made must be for 127.0.0.1 / localhost (where the driver sees them)
+ *   tab      the profile's first tab, empty
+ *   open     open(tab, options) opens the e2e page wired to this test's API (the options of openPage)
+ *   newTab   newTab(options?) opens another tab of the profile; with options, the e2e page in it
+ *
+ * The helpers of e2e/fixtures.ts (call, settle, trackMany, waitUntilReady, …) take a tab too.
+ */
+import { expectOnlyLocal, pageUrl, waitUntilReady, withServers, type OpenOptions } from './fixtures'
+import { launchDriver, type Driver, type Engine, type Profile, type Tab } from './drivers/index.mjs'
+
+export * from './fixtures'
+export { test as chromiumTest } from './fixtures'
+export type { Driver, Engine, Profile, Tab }
+
+export type Open = (tab: Tab, options?: OpenOptions) => Promise<string>
+export type NewTab = (options?: OpenOptions) => Promise<Tab>
+
+export const test = withServers.extend<{ profile: Profile; tab: Tab; open: Open; newTab: NewTab }, { engine: Engine; driver: Driver }>({
+  engine: ['chromium', { scope: 'worker', option: true }],
+
+  driver: [
+    async ({ engine }, use) => {
+      const driver = await launchDriver(engine)
+      await use(driver)
+      await driver.close()
+    },
+    { scope: 'worker', timeout: 60_000 },
+  ],
+
+  profile: async ({ driver }, use, testInfo) => {
+    const profile = await driver.newProfile()
+    testInfo.annotations.push({ type: 'browser', description: driver.version })
+    await use(profile)
+    const urls = profile.requests()
+    await profile.close()
+    if (urls) expectOnlyLocal(urls)
+  },
+
+  tab: async ({ profile }, use) => {
+    await use(await profile.newTab())
+  },
+
+  open: async ({ site, api }, use) => {
+    await use(async (tab, o = {}) => {
+      const url = pageUrl(site, api, o)
+      await tab.goto(url, { referer: o.referer ?? `${site.origin}/referrer.html` })
+      if (o.waitUntilReady !== false) await waitUntilReady(tab)
+      return url
+    })
+  },
+
+  newTab: async ({ profile, open }, use) => {
+    await use(async (o) => {
+      const tab = await profile.newTab()
+      if (o) await open(tab, o)
+      return tab
+    })
+  },
+})
+
+/** Resolves after `ms`: time that has to pass (a session to expire), never a wait for an outcome. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Waits until the tab's URL path ends with `suffix` (after a navigation the page made itself). */
+export async function waitForPath(tab: Tab, suffix: string, timeoutMs = 15_000) {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const url = await tab.url().catch(() => '')
+    if (url && new URL(url).pathname.endsWith(suffix)) return
+    if (Date.now() >= until) throw new Error(`the tab did not reach …${suffix} within ${timeoutMs} ms (at ${url})`)
+    await sleep(50)
+  }
+}
