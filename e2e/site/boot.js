@@ -11,6 +11,9 @@
  *                       analytics.register(InfinarioDestination.infinarioDestination({ projectToken, apiUrl, ...settings }));
  *             none:     analytics.js without the plugin
  *   page=1    the snippet makes the standard initial analytics.page() call
+ *   clockOffsetMs
+ *             shifts the page's clock (Date, Date.now) by this many ms: a later visit, without
+ *             waiting for the time to pass (installed before analytics.js and the plugin load)
  *
  * `window.e2e` tells the tests how far the page got: `state` is 'loading', 'ready' or 'failed: …';
  * `ready` is a promise of the same; `errors` collects what analytics emitted as 'error' (delivery
@@ -23,6 +26,9 @@
   var mode = params.get('mode') || 'register'
   var settings = {}
   var e2e = (window.e2e = { mode: mode, state: 'loading', errors: [], consoleErrors: [], pageErrors: [] })
+
+  var clockOffset = Number(params.get('clockOffsetMs') || 0)
+  if (clockOffset) shiftClock(clockOffset)
 
   var consoleError = console.error
   console.error = function () {
@@ -102,4 +108,23 @@
       e2e.state = 'failed: ' + (err && err.message)
     },
   )
+
+  /** Replaces Date by one whose "now" is `offset` ms later; dates made from a value stay as they are. */
+  function shiftClock(offset) {
+    var RealDate = Date
+    function ShiftedDate() {
+      if (!(this instanceof ShiftedDate)) return new RealDate(RealDate.now() + offset).toString()
+      if (arguments.length === 0) return new RealDate(RealDate.now() + offset)
+      var args = [null].concat(Array.prototype.slice.call(arguments))
+      return new (Function.prototype.bind.apply(RealDate, args))()
+    }
+    // the same prototype: dates made before, or by the browser (structured clone), are instances too
+    ShiftedDate.prototype = RealDate.prototype
+    ShiftedDate.now = function () {
+      return RealDate.now() + offset
+    }
+    ShiftedDate.parse = RealDate.parse
+    ShiftedDate.UTC = RealDate.UTC
+    window.Date = ShiftedDate
+  }
 })()
