@@ -12,8 +12,10 @@
  *
  * The helpers of e2e/fixtures.ts (call, settle, trackMany, waitUntilReady, …) take a tab too.
  */
-import { expectOnlyLocal, pageUrl, waitUntilReady, withServers, type OpenOptions } from './fixtures'
+import { expectOnlyLocal, pageUrl, settle, waitUntilReady, withServers, type ApiHandle, type OpenOptions } from './fixtures'
 import { launchDriver, type Driver, type Engine, type Profile, type Tab } from './drivers/index.mjs'
+
+export { isNavigationError } from './drivers/index.mjs'
 
 export * from './fixtures'
 export { test as chromiumTest } from './fixtures'
@@ -77,4 +79,53 @@ export async function waitForPath(tab: Tab, suffix: string, timeoutMs = 15_000) 
     if (Date.now() >= until) throw new Error(`the tab did not reach …${suffix} within ${timeoutMs} ms (at ${url})`)
     await sleep(50)
   }
+}
+
+/** How an event of a closed tab reached the API. */
+export interface DeliveryPath {
+  /** `unload`: a request of the closing tab (beacon or keepalive); `adoption`: the next page sent the
+   * closed tab's records; `replay`: analytics-next's persisted queue handed it to the next page's plugin */
+  via: 'unload' | 'adoption' | 'replay' | 'lost'
+  /** analytics-next had called the plugin's hook with it before the tab went away */
+  hookBeforeClose: boolean
+  describe: string
+}
+
+/**
+ * After a tab (opened with `trace: <visit>`) was closed right after tracking `key`: waits for the
+ * closing tab's own requests (10 s at most), then opens the next visit and names the path that
+ * delivered `key`, from the API's record and the traces the two pages left (e2e/site/boot.js).
+ */
+export async function deliveryPath(
+  api: ApiHandle,
+  newTab: (o?: OpenOptions) => Promise<Tab>,
+  visit: string,
+  key: string,
+): Promise<DeliveryPath> {
+  const carries = (r: ApiHandle['requests'][number]) => r.status === 200 && r.commands.some((c) => c?.data?.properties?.key === key)
+  const byUnload = await api.waitFor((a) => a.requests.find(carries), 10_000).catch(() => undefined)
+  const next = await newTab({ query: { trace: 'next' } })
+  await api.waitFor((a) => a.requests.some(carries), 10_000).catch(() => undefined)
+  await settle(next, api)
+  const traces = await next.evaluate(() => {
+    const entries: { visit: string; what: string; keys: string[] }[] = []
+    for (let i = 0; i < localStorage.length; i++) {
+      const name = localStorage.key(i)!
+      if (name.startsWith('e2e-trace:')) entries.push(JSON.parse(localStorage.getItem(name)!))
+    }
+    return entries
+  })
+  const stepped = (where: string, what: string) => traces.some((t) => t.visit === where && t.what === what && t.keys.includes(key))
+  const hookBeforeClose = stepped(visit, 'hook')
+  const steps = ['hook', 'beacon', 'beacon-accepted', 'beacon-refused', 'keepalive', 'fetch'].filter((what) => stepped(visit, what))
+  const found = api.requests.find(carries)
+  let via: DeliveryPath['via'] = 'lost'
+  if (byUnload) via = 'unload'
+  else if (stepped('next', 'hook')) via = 'replay'
+  else if (found) via = 'adoption'
+  const how = byUnload ? (byUnload.headers['sec-fetch-mode'] === 'no-cors' ? 'a beacon' : 'a keepalive request') : 'a fetch'
+  const describe =
+    `${via}: delivered by ${how}${via === 'unload' ? ' of the closing tab' : ' of the next page'}; ` +
+    `the closing tab's trace: ${steps.join(' → ') || 'nothing'}; the next page's: ${['journal', 'ajs-queue', 'hook', 'fetch'].filter((what) => stepped('next', what)).join(', ') || 'nothing'}`
+  return { via, hookBeforeClose, describe }
 }

@@ -204,6 +204,8 @@ export async function settle(target: Target, api: ApiHandle, timeoutMs = 10_000)
 /**
  * `count` tracks of `event` made in the page, each with `properties.key = prefix + i`, `gapMs` apart
  * (0: in one synchronous burst); none is awaited before the next. Resolves with their messageIds.
+ * The gaps yield to the page's event loop through message events, not timers: a background tab's
+ * timers run at most once a second in Firefox, which would turn 15 ms into a second.
  */
 export function trackMany(target: Target, event: string, count: number, prefix = '', gapMs = 0): Promise<string[]> {
   return asTab(target).evaluate(
@@ -212,7 +214,14 @@ export function trackMany(target: Target, event: string, count: number, prefix =
       const calls: Promise<any>[] = []
       for (let i = 0; i < count; i++) {
         calls.push(analytics.track(event, { key: prefix + i }))
-        if (gapMs) await new Promise((r) => setTimeout(r, gapMs))
+        const until = performance.now() + gapMs
+        while (performance.now() < until) {
+          await new Promise((resolve) => {
+            const channel = new MessageChannel()
+            channel.port1.onmessage = resolve
+            channel.port2.postMessage(0)
+          })
+        }
       }
       return (await Promise.all(calls)).map((ctx) => ctx.event.messageId as string)
     },

@@ -11,6 +11,13 @@
  *                       analytics.register(InfinarioDestination.infinarioDestination({ projectToken, apiUrl, ...settings }));
  *             none:     analytics.js without the plugin
  *   page=1    the snippet makes the standard initial analytics.page() call
+ *   trace=<visit>
+ *             records, in `e2e.trace` and synchronously in localStorage (`e2e-trace:<visit>:<n>`, so
+ *             that the next page can read what a page did before it went away), the `key` property of
+ *             the events at each step: `hook` (analytics-next called the plugin), `beacon` (handed to
+ *             sendBeacon) then `beacon-accepted` / `beacon-refused`, `keepalive` / `fetch` (a request
+ *             to the API), `pagehide`; and at start `journal` (keys in the plugin's unload journals)
+ *             and `ajs-queue` (keys in analytics-next's persisted queues). Register mode only.
  *   clockOffsetMs
  *             shifts the page's clock (Date, Date.now) by this many ms: a later visit, without
  *             waiting for the time to pass (installed before analytics.js and the plugin load)
@@ -29,6 +36,8 @@
 
   var clockOffset = Number(params.get('clockOffsetMs') || 0)
   if (clockOffset) shiftClock(clockOffset)
+  var visit = params.get('trace')
+  if (visit !== null) traceDelivery()
 
   var consoleError = console.error
   console.error = function () {
@@ -87,7 +96,9 @@
       for (var name in settings) options[name] = settings[name]
       // through the snippet's stub before analytics.js has loaded, directly after; load errors are
       // analytics-next's to handle (initialization_failure), they must not break the page
-      var registered = window.analytics.register(window.InfinarioDestination.infinarioDestination(options))
+      var destination = window.InfinarioDestination.infinarioDestination(options)
+      if (visit !== null) traceHooks(destination)
+      var registered = window.analytics.register(destination)
       if (registered && typeof registered.then === 'function') return registered.then(null, function () {})
     })
   } else if (mode === 'none') {
@@ -126,5 +137,67 @@
     ShiftedDate.parse = RealDate.parse
     ShiftedDate.UTC = RealDate.UTC
     window.Date = ShiftedDate
+  }
+
+  /** The `key` properties of the events in a body or stored value (whatever its format). */
+  function keysIn(value) {
+    var text = typeof value === 'string' ? value : JSON.stringify(value)
+    var keys = []
+    var pattern = /"key":"([^"]*)"/g
+    var match = pattern.exec(text || '')
+    while (match) {
+      keys.push(match[1])
+      match = pattern.exec(text)
+    }
+    return keys
+  }
+
+  function trace(what, keys, detail) {
+    var entry = { visit: visit, what: what, keys: keys, at: Date.now(), detail: detail }
+    e2e.trace.push(entry)
+    try {
+      localStorage.setItem('e2e-trace:' + visit + ':' + e2e.trace.length, JSON.stringify(entry))
+    } catch (error) {
+      // storage blocked or full: e2e.trace still has it
+    }
+  }
+
+  /** Watches sendBeacon, fetch and pagehide, and notes what storage holds at start (see `trace`). */
+  function traceDelivery() {
+    e2e.trace = []
+    for (var i = 0; i < localStorage.length; i++) {
+      var name = localStorage.key(i)
+      if (/^infinario-/.test(name)) trace('journal', keysIn(localStorage.getItem(name)), name)
+      if (/persisted-queue/.test(name)) trace('ajs-queue', keysIn(localStorage.getItem(name)), name)
+    }
+    var sendBeacon = navigator.sendBeacon.bind(navigator)
+    navigator.sendBeacon = function (url, data) {
+      var keys = keysIn(data)
+      // before the call: Firefox may stop an unload handler inside sendBeacon, after the beacon left
+      trace('beacon', keys)
+      var accepted = sendBeacon(url, data)
+      trace(accepted ? 'beacon-accepted' : 'beacon-refused', keys)
+      return accepted
+    }
+    var fetch = window.fetch
+    window.fetch = function (url, init) {
+      if (init && typeof init.body === 'string') trace(init.keepalive ? 'keepalive' : 'fetch', keysIn(init.body))
+      return fetch.apply(this, arguments)
+    }
+    addEventListener('pagehide', function () {
+      trace('pagehide', [])
+    })
+  }
+
+  /** Notes each event analytics-next hands to the plugin, before the plugin sees it. */
+  function traceHooks(destination) {
+    ;['track', 'identify', 'page', 'screen', 'alias', 'group'].forEach(function (name) {
+      var hook = destination[name]
+      destination[name] = function (ctx) {
+        var properties = (ctx && ctx.event && ctx.event.properties) || {}
+        trace('hook', properties.key === undefined ? [] : [String(properties.key)])
+        return hook.apply(this, arguments)
+      }
+    })
   }
 })()
