@@ -117,7 +117,10 @@ export async function deliveryPath(
   })
   const stepped = (where: string, what: string) => traces.some((t) => t.visit === where && t.what === what && t.keys.includes(key))
   const hookBeforeClose = stepped(visit, 'hook')
-  const steps = ['hook', 'beacon', 'beacon-accepted', 'beacon-refused', 'keepalive', 'fetch'].filter((what) => stepped(visit, what))
+  const times = (where: string, what: string) => traces.filter((t) => t.visit === where && t.what === what && t.keys.includes(key)).length
+  const steps = ['hook', 'beacon', 'beacon-accepted', 'beacon-refused', 'keepalive', 'fetch']
+    .filter((what) => stepped(visit, what))
+    .map((what) => (times(visit, what) > 1 ? `${what} ×${times(visit, what)}` : what))
   const found = api.requests.find(carries)
   let via: DeliveryPath['via'] = 'lost'
   if (byUnload) via = 'unload'
