@@ -91,11 +91,22 @@ export function outbox(o: OutboxOptions) {
   let unloads = 0
   /** keys whose deletion storage has not confirmed yet */
   const deleting = new Set<string>()
+  /** keys handed to sendBeacon: sent, whatever happened to the unload that sent them */
+  const beaconed = new Set<string>()
   /** Runs `fn` on localStorage; does nothing where it is missing or throws (storage blocked, full). */
   const ls = (fn: (s: Storage) => unknown) => {
     try {
       fn(localStorage)
     } catch {}
+  }
+
+  /** Adds `sent` to the journal's deleted keys and takes `refused` out of them. */
+  function journalSent(sent: string[], refused: string[]) {
+    ls((s) => {
+      const j = JSON.parse(s.getItem(journal) || '[[],[]]')
+      j[0] = j[0].filter((key: string) => !refused.includes(key)).concat(sent)
+      s.setItem(journal, JSON.stringify(j))
+    })
   }
 
   function schedule(delay = q.length >= o.max ? 0 : o.interval) {
@@ -180,11 +191,36 @@ export function outbox(o: OutboxOptions) {
       const up = healthy && !stopped && online()
       const took = keepalive && up
       const done = took ? flight.slice() : []
+      // Firefox can stop an unload inside sendBeacon after the beacon left (the call never returns):
+      // what an earlier unload handed to sendBeacon is sent, and leaves the outbox now
+      for (const r of q) if (beaconed.has(r.k) && !done.includes(r)) done.push(r)
       let chunk: Rec[] = []
       let size = 20
-      const beacon = () => !chunk.length || (o.transport.beacon(body(chunk)) && (done.push(...chunk), (chunk = []), (size = 20)))
+      const beacon = () => {
+        if (!chunk.length) return true
+        const keys = chunk.map((r) => r.k)
+        // journal before the call: stopped inside it, this unload must leave these records sent
+        for (const key of keys) {
+          beaconed.add(key)
+          deleting.add(key)
+        }
+        journalSent(keys, [])
+        if (!o.transport.beacon(body(chunk))) {
+          for (const key of keys) {
+            beaconed.delete(key)
+            deleting.delete(key)
+          }
+          journalSent([], keys)
+          return false
+        }
+        done.push(...chunk)
+        chunk = []
+        size = 20
+        return true
+      }
+      const pending = q.filter((r) => !flight.includes(r)).concat(extra)
       if (up) {
-        for (const r of q.filter((r) => !flight.includes(r)).concat(extra)) {
+        for (const r of pending.filter((r) => !beaconed.has(r.k))) {
           if (r.n + 40 > KEEPALIVE) continue
           if ((chunk.length >= o.max || size + r.n + 20 > KEEPALIVE) && !beacon()) break
           chunk.push(r)
@@ -193,7 +229,7 @@ export function outbox(o: OutboxOptions) {
         beacon()
       }
       if (took) flight = []
-      const kept = extra.filter((r) => !done.includes(r))
+      const kept = extra.filter((r) => !done.includes(r) && !beaconed.has(r.k))
       const n = ++unloads
       const saved = Promise.all([forget(done), keep(kept)])
       ls((s) => {
