@@ -1,6 +1,7 @@
 /** Chromium on Playwright (e2e/chromium.mjs finds or installs it and holds its flags). */
 import { chromium } from '@playwright/test'
 import { CHROMIUM_ARGS, ensureChromium } from '../chromium.mjs'
+import { isNavigationError } from './index.mjs'
 
 /** What every profile of every engine gets, as far as the driver can set it. */
 export const CONTEXT = { viewport: { width: 1280, height: 720 }, locale: 'en-US', timezoneId: 'Europe/Prague' }
@@ -16,6 +17,9 @@ export function chromiumTab(page) {
       return page.url()
     },
     evaluate: (fn, arg) => page.evaluate(fn, arg),
+    async evaluateAndLeave(fn, arg) {
+      await page.evaluate(fn, arg).catch(ignoreNavigation)
+    },
     async waitForFunction(fn, arg, timeoutMs = 10_000) {
       await page.waitForFunction(fn, arg, { timeout: timeoutMs })
     },
@@ -26,6 +30,10 @@ export function chromiumTab(page) {
       await page.close()
     },
   }
+}
+
+function ignoreNavigation(error) {
+  if (!isNavigationError(error)) throw error
 }
 
 export async function launchChromium() {

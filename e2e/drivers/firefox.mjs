@@ -3,7 +3,7 @@
  * One browser per driver; a profile is a fresh browser context (its own storage).
  */
 import puppeteer from 'puppeteer-core'
-import { FIREFOX_PATH, gotoFrom } from './index.mjs'
+import { FIREFOX_PATH, gotoFrom, isNavigationError } from './index.mjs'
 
 function firefoxTab(page, urls) {
   page.on('request', (request) => urls.push(request.url()))
@@ -19,6 +19,9 @@ function firefoxTab(page, urls) {
       return page.url()
     },
     evaluate: (fn, arg) => page.evaluate(fn, arg),
+    async evaluateAndLeave(fn, arg) {
+      await page.evaluate(fn, arg).catch(ignoreNavigation)
+    },
     async waitForFunction(fn, arg, timeoutMs = 10_000) {
       await page.waitForFunction(fn, { timeout: timeoutMs, polling: 50 }, arg)
     },
@@ -31,6 +34,10 @@ function firefoxTab(page, urls) {
     },
   }
   return tab
+}
+
+function ignoreNavigation(error) {
+  if (!isNavigationError(error)) throw error
 }
 
 export async function launchFirefox() {

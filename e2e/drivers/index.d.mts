@@ -17,6 +17,11 @@ export interface Tab {
   url(): Promise<string>
   /** Runs `fn(arg)` in the page and resolves with its (awaited, JSON-serializable) result. */
   evaluate<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R>
+  /**
+   * Runs `fn(arg)` in the page as one synchronous task and returns without awaiting anything it
+   * started: for a call that navigates the page (its result is lost with the page).
+   */
+  evaluateAndLeave<A = undefined>(fn: (arg: A) => unknown, arg?: A): Promise<void>
   /** Resolves once `fn(arg)` returns a truthy value in the page; rejects after `timeoutMs`. */
   waitForFunction<A = undefined>(fn: (arg: A) => unknown, arg?: A, timeoutMs?: number): Promise<void>
   /** Reloads the page and waits for its load event. */

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { remote } from 'webdriverio'
-import { poll } from './index.mjs'
+import { isNavigationError, poll } from './index.mjs'
 
 const SESSION_TIMEOUT_MS = 15_000
 
@@ -127,6 +127,13 @@ function webkitProfile(session) {
       },
       url: () => inTab(() => session.getUrl()),
       evaluate,
+      async evaluateAndLeave(fn, arg) {
+        // a synchronous script: an asynchronous one would wait for a callback the next page never calls
+        const script = `(${fn.toString()})(arguments[0]);`
+        await inTab(() => session.execute(script, arg === undefined ? null : arg)).catch((error) => {
+          if (!isNavigationError(error)) throw error
+        })
+      },
       async waitForFunction(fn, arg, timeoutMs = 10_000) {
         await poll(async () => await evaluate(fn, arg), timeoutMs, 'a function to return true in WebKit')
       },
