@@ -46,6 +46,7 @@ export default defineConfig<{ engine: Engine }>({
   projects: engines.map((engine) =>
     engine === 'chromium'
       ? { name: 'chromium', use: { browserName: 'chromium', engine } }
-      : { name: engine, testMatch: EVERY_ENGINE, use: { engine } },
+      : // a bound for hangs: WebKit under Xvfb answers each WebDriver command in turn, slowly on a loaded machine
+        { name: engine, testMatch: EVERY_ENGINE, use: { engine }, timeout: engine === 'webkit' ? 90_000 : 30_000 },
   ),
 })

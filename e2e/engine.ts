@@ -18,7 +18,6 @@ import { launchDriver, type Driver, type Engine, type Profile, type Tab } from '
 export { isNavigationError } from './drivers/index.mjs'
 
 export * from './fixtures'
-export { test as chromiumTest } from './fixtures'
 export type { Driver, Engine, Profile, Tab }
 
 export type Open = (tab: Tab, options?: OpenOptions) => Promise<string>
@@ -50,18 +49,18 @@ export const test = withServers.extend<{ profile: Profile; tab: Tab; open: Open;
   },
 
   open: async ({ site, api }, use) => {
-    await use(async (tab, o = {}) => {
-      const url = pageUrl(site, api, o)
-      await tab.goto(url, { referer: o.referer ?? `${site.origin}/referrer.html` })
-      if (o.waitUntilReady !== false) await waitUntilReady(tab)
+    await use(async (tab, options = {}) => {
+      const url = pageUrl(site, api, options)
+      await tab.goto(url, { referer: options.referer ?? `${site.origin}/referrer.html` })
+      if (options.waitUntilReady !== false) await waitUntilReady(tab)
       return url
     })
   },
 
   newTab: async ({ profile, open }, use) => {
-    await use(async (o) => {
+    await use(async (options) => {
       const tab = await profile.newTab()
-      if (o) await open(tab, o)
+      if (options) await open(tab, options)
       return tab
     })
   },
@@ -129,6 +128,6 @@ export async function deliveryPath(
   const how = byUnload ? (byUnload.headers['sec-fetch-mode'] === 'no-cors' ? 'a beacon' : 'a keepalive request') : 'a fetch'
   const describe =
     `${via}: delivered by ${how}${via === 'unload' ? ' of the closing tab' : ' of the next page'}; ` +
-    `the closing tab's trace: ${steps.join(' → ') || 'nothing'}; the next page's: ${['journal', 'ajs-queue', 'hook', 'fetch'].filter((what) => stepped('next', what)).join(', ') || 'nothing'}`
+    `the closing tab's trace: ${steps.join(' → ') || 'nothing'}${traces.some((t) => t.visit === visit && t.what === 'pagehide') ? ' (pagehide ran)' : ' (no pagehide)'}; the next page's: ${['journal', 'ajs-queue', 'hook', 'fetch'].filter((what) => stepped('next', what)).join(', ') || 'nothing'}`
   return { via, hookBeforeClose, describe }
 }
