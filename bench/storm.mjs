@@ -103,7 +103,12 @@ export function cause(a) {
   if (a.replayedOn.length && a.hook > 0)
     parts.push(`analytics-next handed it to the plugin on its page and again on visit ${a.replayedOn.join(', ')} (replay)`)
   if (a.keepalive > 0 && a.beacon > 0) parts.push('a keepalive request and a beacon')
-  return parts.join('; ') || `arrived ${a.arrived}× in ${a.requests} requests (${a.beacons} beacons)`
+  if (parts.length) return parts.join('; ')
+  // no step of the plugin sent it twice: say what the traces saw
+  return (
+    `not attributed: arrived ${a.arrived}× in ${a.requests} requests (${a.beacons} beacons); its page traced hook ×${a.hook}, ` +
+    `beacon ×${a.beacon}, keepalive ×${a.keepalive}, fetch ×${a.fetch}; later pages: fetch ×${a.adopted}, hook on ${a.replayedOn.join(', ') || 'none'}`
+  )
 }
 
 /** One storm in a fresh profile of `driver`. */
