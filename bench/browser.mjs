@@ -1,12 +1,11 @@
 /**
- * The browser runs of the benchmark, in Chromium (Playwright), on the end-to-end pages (e2e/site/,
- * served offline by demo/server/site.mjs with real analytics-next) against the local Infinario API
- * (demo/server/api.mjs):
+ * The Chromium runs of the benchmark (Playwright; the navigation storms of every engine are in
+ * storm.mjs), on the end-to-end pages (e2e/site/, served offline by demo/server/site.mjs with real
+ * analytics-next) against the local Infinario API (demo/server/api.mjs):
  *
  *   mainThread   2 000 `track` calls with nested properties, with the plugin and with a do-nothing
  *                destination, alternating rounds: wall time of the pipeline, main-thread CPU, long tasks
  *   network      bulk requests and bytes for 1 000 `track` calls in one burst and spread over time
- *   navigations  navigations with an event fired right before each: events lost and duplicated
  *
  * Every run also counts the requests the page made to hosts other than the site and the API.
  */
@@ -321,71 +320,4 @@ async function networkRun(b, n, gapMs) {
 
 export async function network(b, { n = 1000, gapMs = 5 } = {}) {
   return { burst: await networkRun(b, n, 0), spread: await networkRun(b, n, gapMs) }
-}
-
-const ignoreNavigation = (e) => {
-  if (!/context was destroyed|navigat|Target closed|has been closed/i.test(String(e?.message))) throw e
-}
-
-/**
- * `navs` navigations between the two e2e pages, each right after a `track` made in the same task of
- * the page; then one more visit delivers what is left. Counts, by the events' `key`, what was lost
- * and what arrived more than once.
- */
-export async function navigations(b, { navs = 200, log = () => {} } = {}) {
-  b.api.reset()
-  const files = ['index.html', 'other.html']
-  const { context, page, requests } = await open(b, 'register')
-  const started = Date.now()
-  try {
-    const keys = []
-    for (let i = 0; i < navs; i++) {
-      const target = files[(i + 1) % 2]
-      const next = pageUrl(b, 'register', target)
-      const key = `nav-${i}`
-      keys.push(key)
-      await page
-        .evaluate(
-          ({ key, next }) => {
-            window.analytics.track('nav', { key })
-            location.href = next
-          },
-          { key, next },
-        )
-        .catch(ignoreNavigation)
-      await page.waitForURL((u) => u.pathname.endsWith('/' + target))
-      await waitUntilReady(page)
-      if ((i + 1) % 50 === 0) log(`  ${i + 1}/${navs} navigations`)
-    }
-    const got = (a) => new Set(a.events('nav').map((e) => String(e.properties.key)))
-    await b.api.waitFor((a) => keys.every((k) => got(a).has(k)), 20_000).catch(() => 0)
-    // one more visit: whatever was left behind is delivered, and nothing may arrive a second time
-    await page.reload()
-    await waitUntilReady(page)
-    const settle = await page.evaluate(async () => (await window.analytics.track('settle', {})).event.messageId)
-    await b.api.waitFor((a) => a.byMessageId().has(settle), 20_000).catch(() => 0)
-    await sleep(500)
-    const byKey = new Map()
-    for (const e of b.api.events('nav')) {
-      const k = String(e.properties.key)
-      byKey.set(k, [...(byKey.get(k) ?? []), e.properties.message_id])
-    }
-    const lost = keys.filter((k) => !byKey.has(k))
-    const duplicated = [...b.api.duplicates(), ...[...byKey].filter(([, ids]) => new Set(ids).size > 1).map(([k]) => `key ${k}`)]
-    const beacons = b.api.requests.filter((r) => r.headers['sec-fetch-mode'] === 'no-cors').length
-    return {
-      navs,
-      ms: Date.now() - started,
-      lost: lost.length,
-      duplicated: duplicated.length,
-      lostKeys: lost.slice(0, 20),
-      duplicatedIds: duplicated.slice(0, 20),
-      requests: b.api.requests.length,
-      beacons,
-      foreign: requests.foreign,
-      apiOther: requests.apiOther + b.api.preflights,
-    }
-  } finally {
-    await context.close()
-  }
 }

@@ -7,12 +7,15 @@
  *                    standalone build: raw, gzip -9, brotli                         (sizes.mjs)
  *   2. main thread   2 000 `track` calls, plugin vs a do-nothing destination, alternating rounds
  *   3. network       bulk requests and bytes for 1 000 tracks, in one burst and spread over time
- *   4. navigations   200 navigations, each right after a track: events lost / duplicated
- *                                                                                   (browser.mjs)
+ *   4. navigations   200 navigations, each right after a track, three times in each engine
+ *                    (Chromium, Firefox, and WebKit where its driver is installed): events lost /
+ *                    duplicated, each one attributed to the step that lost or doubled it
+ *                                                                                   (storm.mjs)
  *   5. retry herd    10 000 simulated clients through a 60 s outage, with src/delivery/retry.ts
  *                                                                                   (herd.mjs)
  *
- * Options: --quick (fewer rounds and navigations; writes nothing), --rounds N, --navs N.
+ * Options: --quick (fewer rounds and navigations, one storm per engine; writes nothing), --rounds N,
+ * --navs N, --storms N (storms per engine), --engines chromium,firefox,webkit.
  * Exits 1 when a part could not run; figures over budget are reported, not failed on
  * (the size budget is also checked by bench/size-check.mjs).
  */
@@ -20,7 +23,9 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { mainThread, navigations, network, startBench } from './browser.mjs'
+import { unavailable } from '../e2e/drivers/index.mjs'
+import { mainThread, network, startBench } from './browser.mjs'
+import { navigationStorms } from './storm.mjs'
 import { HERD, runHerd } from './herd.mjs'
 import { IIFE_GZIP_BUDGET, ROOT, measureAll } from './sizes.mjs'
 
@@ -32,6 +37,10 @@ const opt = (name, fallback) => {
 const quick = argv.includes('--quick')
 const ROUNDS = opt('--rounds', quick ? 2 : 8)
 const NAVS = opt('--navs', quick ? 30 : 200)
+const STORMS = opt('--storms', quick ? 1 : 3)
+const engineList = argv.includes('--engines') ? argv[argv.indexOf('--engines') + 1].split(',') : ['chromium', 'firefox', 'webkit']
+/** the engines whose storms run: WebKit only where WebKitWebDriver and xvfb-run are installed */
+const ENGINES = engineList.filter((engine) => engine !== 'webkit' || !unavailable('webkit') || argv.includes('--engines'))
 const TRACKS = 2000
 const NET_N = 1000
 const NET_GAP_MS = 5
@@ -90,11 +99,11 @@ if (bench) {
   try {
     await part('mainThread', () => mainThread(bench, { rounds: ROUNDS, n: TRACKS, log }))
     await part('network', () => network(bench, { n: NET_N, gapMs: NET_GAP_MS }))
-    await part('navigations', () => navigations(bench, { navs: NAVS, log }))
   } finally {
     await bench.close().catch(() => {})
   }
 }
+for (const engine of ENGINES) await part(`storms-${engine}`, () => navigationStorms(engine, { navs: NAVS, runs: STORMS, log }))
 
 // ---------------------------------------------------------------------------------------------
 // the table
@@ -158,16 +167,29 @@ else {
   }
 }
 
-const nv = results.navigations
-if (!nv || nv.error) failed(4, 'events lost / duplicated over navigations', '0 / 0', 'navigations')
-else
+const storms = ENGINES.map((engine) => ({ engine, result: results[`storms-${engine}`] }))
+for (const { engine, result } of storms) {
+  if (!result || result.error) {
+    failed(4, `delivery: events lost / duplicated over navigations, ${engine}`, '0 / 0', `storms-${engine}`)
+    continue
+  }
+  const runs = result.runs
+  const lost = runs.reduce((sum, r) => sum + r.lost.length, 0)
+  const duplicated = runs.reduce((sum, r) => sum + r.duplicated.length, 0)
+  const causes = [...new Set(runs.flatMap((r) => [...r.lost, ...r.duplicated].map((a) => a.cause)))]
+  const host = runs.reduce((sum, r) => sum + r.notDispatched, 0)
+  const replayed = runs.reduce((sum, r) => sum + r.replayed, 0)
   rows.push({
     n: 4,
-    figure: `delivery: events lost / duplicated over ${int(nv.navs)} navigations, an event fired right before each`,
-    measured: `**${nv.lost} / ${nv.duplicated}** (${nv.requests} requests, ${nv.beacons} of them beacons)`,
+    figure: `delivery: events lost / duplicated over ${runs.length} × ${int(NAVS)} navigations, an event fired right before each: **${result.version}**`,
+    measured:
+      `**${lost} / ${duplicated}** (per run ${runs.map((r) => `${r.lost.length}/${r.duplicated.length}`).join(', ')}); ` +
+      `not yet handed to the plugin when the page went away: ${host}, of them replayed by analytics-next on the next page: ${replayed}` +
+      (causes.length ? `; causes: ${causes.join('; ')}` : ''),
     budget: '0 / 0',
-    status: mark(nv.lost === 0 && nv.duplicated === 0),
+    status: mark(lost === 0 && duplicated === 0),
   })
+}
 
 const hd = results.herd
 if (!hd || hd.error) failed(5, 'retry herd: peak-to-mean request rate after recovery', `≤ ${BUDGET.herd}`, 'herd')
@@ -182,7 +204,10 @@ else {
   })
 }
 
-const browserRuns = [mt, nw?.burst, nw?.spread, nv].filter((x) => x && !x.error)
+const stormRuns = storms.flatMap(({ result }) =>
+  result && !result.error ? result.runs.map((r) => ({ foreign: r.foreign, apiOther: 0 })) : [],
+)
+const browserRuns = [mt, nw?.burst, nw?.spread, ...stormRuns].filter((x) => x && !x.error)
 if (browserRuns.length) {
   const foreign = [...new Set(browserRuns.flatMap((r) => r.foreign))]
   const apiOther = browserRuns.reduce((s, r) => s + r.apiOther, 0)
@@ -223,6 +248,7 @@ const machine = [
     .join(' ')}`,
   `Node ${process.version}`,
   `Chromium ${results.browser?.version ?? 'not started'} (headless)`,
+  ...storms.filter(({ result }) => result && !result.error).map(({ result }) => `storms: ${result.version}`),
   `@segment/analytics-next ${ajs.version}`,
 ].join(' · ')
 
@@ -267,16 +293,39 @@ if (nw && !nw.error) {
     )
   details.push('')
 }
-if (nv && !nv.error)
+if (storms.some(({ result }) => result && !result.error)) {
   details.push(
     '### 4. Navigations',
     '',
-    `${int(nv.navs)} navigations alternating between \`e2e/site/index.html\` and \`other.html\`; before each, ` +
-      '`analytics.track()` and `location.href = next` in the same task of the page; then one more visit (reload) ' +
-      `and a last track, to deliver what was left behind. ${fix(nv.ms / 1000, 1)} s. ${nv.requests} bulk requests, ${nv.beacons} of them beacons. ` +
-      `Lost ${nv.lost}${nv.lost ? ` (${nv.lostKeys.join(', ')})` : ''}, duplicated ${nv.duplicated}${nv.duplicated ? ` (${nv.duplicatedIds.join(', ')})` : ''}.`,
+    `In each engine (e2e/drivers/: Chromium on Playwright, Firefox on puppeteer-core over WebDriver BiDi, WebKitGTK's MiniBrowser on webdriverio under Xvfb), ` +
+      `${STORMS} storms, each in a fresh profile: ${int(NAVS)} navigations alternating between \`e2e/site/index.html\` and \`other.html\`; before each, ` +
+      '`analytics.track()` and `location.href = next` in the same task of the page; then one more visit and a last track, to deliver what was left behind. ' +
+      "Every page runs with `trace=<visit>` (e2e/site/boot.js), which notes synchronously in localStorage each step of each event: the plugin's hook called " +
+      '(`hook`), handed to sendBeacon (`beacon`, then `beacon-accepted` / `beacon-refused`: a `beacon` without either is an unload stopped inside the call), ' +
+      "a keepalive or normal request carrying it, and at the next page's start the plugin's unload journals and analytics-next's persisted queues. " +
+      "*Not handed over*: events whose hook had not been called when the page went away (the host's share); *replayed*: those that analytics-next's " +
+      'persisted queue handed to the plugin on a later page.',
     '',
+    '| engine | run | lost / duplicated | time | requests (beacons) | not handed over / replayed (arrived once) | unloads stopped inside sendBeacon | delivered by adoption |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   )
+  for (const { result } of storms) {
+    if (!result || result.error) continue
+    result.runs.forEach((r, i) =>
+      details.push(
+        `| ${result.version} | ${i + 1} | ${r.lost.length} / ${r.duplicated.length} | ${fix(r.ms / 1000, 0)} s | ${r.requests} (${r.beacons}) | ${r.notDispatched} / ${r.replayed} (${r.replayedOnce}) | ${r.stoppedInBeacon} | ${r.adopted} |`,
+      ),
+    )
+  }
+  const each = storms.flatMap(({ result }) =>
+    result && !result.error
+      ? result.runs.flatMap((r, i) =>
+          [...r.lost, ...r.duplicated].map((a) => `- ${result.version}, run ${i + 1}, \`${a.key}\` (arrived ${a.arrived}×): ${a.cause}`),
+        )
+      : [],
+  )
+  details.push('', each.length ? 'Every event lost or duplicated, with its cause:' : 'No event was lost or duplicated.', '', ...each, '')
+}
 if (hd && !hd.error) {
   const o = hd.options
   details.push(

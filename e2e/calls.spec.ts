@@ -1,8 +1,12 @@
 /**
- * End-to-end: each Segment call, made in Chromium through the standard snippet and analytics-next,
- * reaches the local Infinario API as the commands of SPEC §3–§4.
+ * End-to-end: each Segment call, made in every engine (Chromium, Firefox, WebKit: e2e/engine.ts)
+ * through the standard snippet and analytics-next, reaches the local Infinario API as the commands
+ * of SPEC §3–§4.
  */
-import { call, expect, settle, SETTLE, test, TOKEN, type ApiHandle, type Called } from './fixtures'
+import { call, expect, settle, SETTLE, test, TOKEN, type ApiHandle, type Called, type Engine } from './engine'
+
+/** What the plugin's device detection names each engine's browser (the user agent's own words). */
+const BROWSER: Record<Engine, RegExp> = { chromium: /chrom/i, firefox: /^Firefox$/, webkit: /^Safari$/ }
 
 /** Context extras (SPEC §4) that may be added to every event's properties. */
 const EXTRAS = [
@@ -44,7 +48,7 @@ function expectTimestamp(timestamp: number, c: Called) {
 }
 
 /** The context extras every event carries (SPEC §4), except those named in `except` (own properties win). */
-function expectExtras(props: Record<string, any>, c: Called, except: string[] = []) {
+function expectExtras(engine: Engine, props: Record<string, any>, c: Called, except: string[] = []) {
   const expected: Record<string, unknown> = {
     location: c.page.href,
     path: c.page.pathname,
@@ -58,7 +62,7 @@ function expectExtras(props: Record<string, any>, c: Called, except: string[] = 
     library_version: c.library.version,
   }
   for (const [k, v] of Object.entries(expected)) if (!except.includes(k)) expect(props[k], `context extra ${k}`).toEqual(v)
-  expect(props.browser, 'context extra browser').toMatch(/chrom/i)
+  expect(props.browser, 'context extra browser').toMatch(BROWSER[engine])
   expect(props.os, 'context extra os').toMatch(/linux/i)
 }
 
@@ -75,9 +79,9 @@ function expectOwn(props: Record<string, any>, own: Record<string, unknown>, c: 
 }
 
 test.describe('calls (SPEC §4)', () => {
-  test('identify: crm/customers with the traits, flattened, "." and "$" replaced', async ({ page, api, openPage }) => {
-    await openPage(page)
-    const c = await call(page, 'identify', 'user-42', {
+  test('identify: crm/customers with the traits, flattened, "." and "$" replaced', async ({ tab, api, open }) => {
+    await open(tab)
+    const c = await call(tab, 'identify', 'user-42', {
       name: 'Ada Lovelace',
       email: 'ada@example.com',
       'first.name': 'Ada',
@@ -86,7 +90,7 @@ test.describe('calls (SPEC §4)', () => {
       prefs: { colors: { 'dark.mode': true, $theme: 'x' } },
       tags: ['a', 'b'],
     })
-    await settle(page, api)
+    await settle(tab, api)
     expectCleanDelivery(api)
     expect(reached(api)).toEqual([
       {
@@ -111,11 +115,11 @@ test.describe('calls (SPEC §4)', () => {
     ])
   })
 
-  test('track: crm/events with the properties, message_id and context extras', async ({ page, api, openPage }) => {
-    await openPage(page, {
+  test('track: crm/events with the properties, message_id and context extras', async ({ tab, api, open, engine }) => {
+    await open(tab, {
       query: { utm_source: 'newsletter', utm_medium: 'email', utm_campaign: 'spring', utm_term: 'shoes', utm_content: 'top' },
     })
-    const c = await call(page, 'track', 'Button Clicked', {
+    const c = await call(tab, 'track', 'Button Clicked', {
       plan: 'pro',
       price: 9.99,
       currency: '$',
@@ -124,7 +128,7 @@ test.describe('calls (SPEC §4)', () => {
       item: { sku: 'A-1', 'dims.w': 2, meta: { a$b: 1 } },
       title: 'Own title',
     })
-    await settle(page, api)
+    await settle(tab, api)
     expectCleanDelivery(api)
     const cmds = reached(api)
     expect(cmds.map((x) => x.name)).toEqual(['crm/events'])
@@ -153,7 +157,7 @@ test.describe('calls (SPEC §4)', () => {
       },
       c,
     )
-    expectExtras(d.properties, c, ['title'])
+    expectExtras(engine, d.properties, c, ['title'])
     expect(d.properties).toMatchObject({
       utm_source: 'newsletter',
       utm_medium: 'email',
@@ -163,27 +167,27 @@ test.describe('calls (SPEC §4)', () => {
     })
   })
 
-  test('track: eventNames maps the Segment event name to the Infinario type', async ({ page, api, openPage }) => {
-    await openPage(page, { settings: { eventNames: { 'Order Completed': 'purchase' } } })
-    const c = await call(page, 'track', 'Order Completed', { total: 30 })
+  test('track: eventNames maps the Segment event name to the Infinario type', async ({ tab, api, open }) => {
+    await open(tab, { settings: { eventNames: { 'Order Completed': 'purchase' } } })
+    const c = await call(tab, 'track', 'Order Completed', { total: 30 })
     await api.waitFor((a) => a.events('purchase').length === 1)
     expect(api.events('Order Completed')).toEqual([])
     expect(api.events('purchase')[0].properties).toMatchObject({ total: 30, message_id: c.messageId })
   })
 
-  test('track after identify carries both ids', async ({ page, api, openPage }) => {
-    await openPage(page)
-    await call(page, 'identify', 'user-9')
-    const c = await call(page, 'track', 'Signed In')
+  test('track after identify carries both ids', async ({ tab, api, open }) => {
+    await open(tab)
+    await call(tab, 'identify', 'user-9')
+    const c = await call(tab, 'track', 'Signed In')
     await api.waitFor((a) => a.events('Signed In').length === 1)
     expect(api.events('Signed In')[0].customer_ids).toEqual({ registered: 'user-9', cookie: c.anonymousId })
   })
 
-  test('page: crm/events page_visit with the page properties and context extras', async ({ page, api, openPage }) => {
-    await openPage(page)
-    const c = await call(page, 'page', 'Docs', 'Getting Started', { section: 'intro', 'a.b': 1 })
+  test('page: crm/events page_visit with the page properties and context extras', async ({ tab, api, open, engine }) => {
+    await open(tab)
+    const c = await call(tab, 'page', 'Docs', 'Getting Started', { section: 'intro', 'a.b': 1 })
     await api.waitFor((a) => a.events('page_visit').length >= 1, 10_000)
-    await settle(page, api)
+    await settle(tab, api)
     expectCleanDelivery(api)
     const visits = api.events('page_visit')
     expect(visits).toHaveLength(1)
@@ -207,17 +211,17 @@ test.describe('calls (SPEC §4)', () => {
       },
       c,
     )
-    expectExtras(d.properties, c)
+    expectExtras(engine, d.properties, c)
     // session handling may add session_start / session_end, nothing else
     const others = reached(api).filter((x) => !(x.name === 'crm/events' && /^(page_visit|session_start|session_end)$/.test(x.data.type)))
     expect(others).toEqual([])
   })
 
-  test('screen: crm/events screen_visit with screen_name', async ({ page, api, openPage }) => {
-    await openPage(page)
-    const c = await call(page, 'screen', 'Onboarding', 'Welcome', { step: 2 })
+  test('screen: crm/events screen_visit with screen_name', async ({ tab, api, open, engine }) => {
+    await open(tab)
+    const c = await call(tab, 'screen', 'Onboarding', 'Welcome', { step: 2 })
     await api.waitFor((a) => a.events('screen_visit').length >= 1, 10_000)
-    await settle(page, api)
+    await settle(tab, api)
     expectCleanDelivery(api)
     const visits = api.events('screen_visit')
     expect(visits).toHaveLength(1)
@@ -227,16 +231,16 @@ test.describe('calls (SPEC §4)', () => {
     expectTimestamp(d.timestamp, c)
     // "as page": the screen's name and category may also be there as name / category
     expectOwn(d.properties, { screen_name: 'Welcome', step: 2 }, c, { name: 'Welcome', category: 'Onboarding' })
-    expectExtras(d.properties, c)
+    expectExtras(engine, d.properties, c)
     const others = reached(api).filter((x) => !(x.name === 'crm/events' && /^(screen_visit|session_start|session_end)$/.test(x.data.type)))
     expect(others).toEqual([])
   })
 
-  test('alias: crm/customers merging previousId (cookie) into userId (registered), no properties', async ({ page, api, openPage }) => {
-    await openPage(page)
-    const anonymousId = await page.evaluate(() => (window as any).analytics.user().anonymousId())
-    await call(page, 'alias', 'user-7', anonymousId)
-    await settle(page, api)
+  test('alias: crm/customers merging previousId (cookie) into userId (registered), no properties', async ({ tab, api, open }) => {
+    await open(tab)
+    const anonymousId = await tab.evaluate(() => (window as any).analytics.user().anonymousId())
+    await call(tab, 'alias', 'user-7', anonymousId)
+    await settle(tab, api)
     expectCleanDelivery(api)
     const cmds = reached(api)
     expect(cmds).toHaveLength(1)
@@ -246,24 +250,24 @@ test.describe('calls (SPEC §4)', () => {
     expect(properties ?? {}).toEqual({})
   })
 
-  test('alias without previousId merges the current anonymousId, as Segment does', async ({ page, api, openPage }) => {
-    await openPage(page)
-    const c = await call(page, 'alias', 'user-8')
+  test('alias without previousId merges the current anonymousId, as Segment does', async ({ tab, api, open }) => {
+    await open(tab)
+    const c = await call(tab, 'alias', 'user-8')
     await api.waitFor((a) => a.customers().length === 1)
     expect(api.customers()[0].ids).toEqual({ registered: 'user-8', cookie: c.anonymousId })
   })
 
-  test('alias with a previousId that was never an anonymousId is still sent', async ({ page, api, openPage }) => {
-    await openPage(page)
-    await call(page, 'alias', 'user-8', 'legacy-id-123')
+  test('alias with a previousId that was never an anonymousId is still sent', async ({ tab, api, open }) => {
+    await open(tab)
+    await call(tab, 'alias', 'user-8', 'legacy-id-123')
     await api.waitFor((a) => a.customers().length === 1)
     expect(api.customers()[0].ids).toEqual({ registered: 'user-8', cookie: 'legacy-id-123' })
   })
 
-  test('group: crm/customers with group_id and group_<trait>', async ({ page, api, openPage }) => {
-    await openPage(page)
-    const c = await call(page, 'group', 'org-1', { name: 'Acme', plan: 'enterprise', address: { city: 'Brno' }, 'a.b': 1 })
-    await settle(page, api)
+  test('group: crm/customers with group_id and group_<trait>', async ({ tab, api, open }) => {
+    await open(tab)
+    const c = await call(tab, 'group', 'org-1', { name: 'Acme', plan: 'enterprise', address: { city: 'Brno' }, 'a.b': 1 })
+    await settle(tab, api)
     expectCleanDelivery(api)
     expect(reached(api)).toEqual([
       {
@@ -280,62 +284,66 @@ test.describe('calls (SPEC §4)', () => {
 })
 
 test.describe('installation (SPEC §2)', () => {
-  test('script tag with data-project-token and data-api-url registers itself', async ({ page, api, openPage }) => {
-    await openPage(page, { mode: 'tag' })
-    const tag = await page.evaluate(() => {
+  test('script tag with data-project-token and data-api-url registers itself', async ({ tab, api, open }) => {
+    await open(tab, { mode: 'tag' })
+    const tag = await tab.evaluate(() => {
       const s = document.querySelector('script[data-project-token]') as HTMLScriptElement | null
       return s && { src: s.getAttribute('src'), token: s.dataset.projectToken, api: s.dataset.apiUrl }
     })
     expect(tag).toEqual({ src: '/dist/infinario.min.js', token: TOKEN, api: api.url })
-    const c = await call(page, 'track', 'Tag Event', { via: 'tag' })
+    const c = await call(tab, 'track', 'Tag Event', { via: 'tag' })
     await api.waitFor((a) => a.events('Tag Event').length === 1)
     expectCleanDelivery(api)
     const d = api.events('Tag Event')[0]
     expect(d.project_id).toBe(TOKEN)
     expect(d.customer_ids).toEqual({ cookie: c.anonymousId })
     expect(d.properties).toMatchObject({ via: 'tag', message_id: c.messageId })
-    expect(await page.evaluate(() => typeof (window as any).InfinarioDestination?.version)).toBe('string')
+    expect(await tab.evaluate(() => typeof (window as any).InfinarioDestination?.version)).toBe('string')
   })
 
-  test('integrations: { Infinario: false } keeps a call away from Infinario', async ({ page, api, openPage }) => {
-    await openPage(page)
-    await call(page, 'track', 'Hidden', {}, { integrations: { Infinario: false } })
-    await call(page, 'track', 'Visible')
+  test('integrations: { Infinario: false } keeps a call away from Infinario', async ({ tab, api, open }) => {
+    await open(tab)
+    await call(tab, 'track', 'Hidden', {}, { integrations: { Infinario: false } })
+    await call(tab, 'track', 'Visible')
     await api.waitFor((a) => a.events('Visible').length === 1)
-    await settle(page, api)
+    await settle(tab, api)
     expect(api.events('Hidden')).toEqual([])
     expect(api.byMessageId().size).toBe(api.events().length)
   })
 
   for (const mode of ['register', 'tag'] as const) {
-    test(`an invalid projectToken (${mode}) is reported on the console and breaks nothing`, async ({ page, api, openPage }) => {
-      const errors: string[] = []
-      const pageErrors: Error[] = []
-      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
-      page.on('pageerror', (e) => pageErrors.push(e))
-      await openPage(page, { mode, token: '' })
-      const c = await call(page, 'track', 'Still Works', { a: 1 })
+    test(`an invalid projectToken (${mode}) is reported on the console and breaks nothing`, async ({ tab, api, open }) => {
+      await open(tab, { mode, token: '' })
+      // analytics-next dropped the plugin at load (initialization_failure): it never calls its hooks
+      await expect.poll(() => tab.evaluate(() => (window as any).analytics.failedInitializations)).toContain('Infinario')
+      const c = await call(tab, 'track', 'Still Works', { a: 1 })
       expect(c.messageId).toBeTruthy()
-      await call(page, 'identify', 'user-1', { x: 1 })
-      await call(page, 'page')
-      await expect.poll(() => errors.join('\n'), { message: 'a console error naming projectToken' }).toContain('projectToken')
-      // analytics-next dropped the plugin (initialization_failure)
-      await expect.poll(() => page.evaluate(() => (window as any).analytics.failedInitializations)).toContain('Infinario')
-      await page.waitForTimeout(1500) // more than one flush interval
+      await call(tab, 'identify', 'user-1', { x: 1 })
+      await call(tab, 'page')
+      // e2e/site/boot.js collects console.error output and uncaught errors of the page
+      const seen = () =>
+        tab.evaluate(() => ({
+          console: (window as any).e2e.consoleErrors as string[],
+          uncaught: (window as any).e2e.pageErrors as string[],
+        }))
+      await expect
+        .poll(async () => (await seen()).console.join('\n'), { message: 'a console error naming projectToken' })
+        .toContain('projectToken')
+      // the calls were awaited through every destination; a dropped plugin has nothing to send
       expect(api.requests).toEqual([])
-      expect(pageErrors).toEqual([])
+      expect((await seen()).uncaught).toEqual([])
     })
   }
 
-  test('bodies are text/plain and no CORS preflight happens', async ({ page, api, openPage }) => {
-    await openPage(page)
-    await call(page, 'identify', 'user-3', { plan: 'free' })
-    await call(page, 'track', 'Plain')
+  test('bodies are text/plain and no CORS preflight happens', async ({ tab, api, open }) => {
+    await open(tab)
+    await call(tab, 'identify', 'user-3', { plan: 'free' })
+    await call(tab, 'track', 'Plain')
     await api.waitFor((a) => a.events('Plain').length === 1)
     expect(api.requests.length).toBeGreaterThan(0)
     for (const r of api.requests) {
       expect(r.headers['content-type']).toMatch(/^text\/plain;\s*charset=utf-8$/i)
-      expect(r.headers.origin).toBe(new URL(page.url()).origin)
+      expect(r.headers.origin).toBe(new URL(await tab.url()).origin)
     }
     expect(api.preflights).toBe(0)
   })

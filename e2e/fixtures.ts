@@ -12,9 +12,20 @@
 import { test as base, expect, type Page } from '@playwright/test'
 import { startApi, type ApiHandle } from '../demo/server/api.mjs'
 import { startSite, type SiteHandle } from '../demo/server/site.mjs'
+import { chromiumTab } from './drivers/chromium.mjs'
+import type { Tab } from './drivers/index.mjs'
 
 export { expect }
-export type { ApiHandle, SiteHandle }
+export type { ApiHandle, SiteHandle, Tab }
+
+/** Where the helpers below run: a Playwright page (Chromium-only specs) or a driver tab (every engine). */
+export type Target = Page | Tab
+
+/** The driver interface of a Playwright page, or the tab itself. */
+export function asTab(target: Target): Tab {
+  if ('engine' in target) return target
+  return chromiumTab(target)
+}
 
 /** The project token of every test's API. */
 export const TOKEN = '3f2c1a9e-8b7d-4c6e-a5f4-0d1e2b3c4a5f'
@@ -59,10 +70,11 @@ export function pageUrl(site: SiteHandle, api: ApiHandle, o: OpenOptions = {}): 
 }
 
 /** Waits until the e2e page is ready (analytics.js loaded, plugin registered); throws with the page's state otherwise. */
-export async function waitUntilReady(page: Page, timeout = 10_000): Promise<void> {
-  const state = () => page.evaluate(() => (window as any).e2e?.state as string | undefined)
+export async function waitUntilReady(target: Target, timeout = 10_000): Promise<void> {
+  const tab = asTab(target)
+  const state = () => tab.evaluate(() => (window as any).e2e?.state as string | undefined)
   try {
-    await page.waitForFunction(() => (window as any).e2e && (window as any).e2e.state !== 'loading', null, { timeout })
+    await tab.waitForFunction(() => (window as any).e2e && (window as any).e2e.state !== 'loading', undefined, timeout)
   } catch {
     throw new Error(`the e2e page did not get ready within ${timeout} ms (window.e2e.state: ${await state().catch(() => '?')})`)
   }
@@ -70,7 +82,8 @@ export async function waitUntilReady(page: Page, timeout = 10_000): Promise<void
   if (s !== 'ready') throw new Error(`the e2e page failed to load: ${s}`)
 }
 
-const isLocal = (url: string): boolean => {
+/** A URL that may be requested in a test: 127.0.0.1 / localhost, data:, blob:, about:. */
+export const isLocal = (url: string): boolean => {
   let u: URL
   try {
     u = new URL(url)
@@ -81,7 +94,14 @@ const isLocal = (url: string): boolean => {
   return /^(https?|wss?):$/.test(u.protocol) && (u.hostname === '127.0.0.1' || u.hostname === 'localhost')
 }
 
-export const test = base.extend<{ api: ApiHandle; openPage: OpenPage; requests: string[] }, { site: SiteHandle }>({
+/** Fails the test when any of `urls` went to a host other than 127.0.0.1 / localhost. */
+export function expectOnlyLocal(urls: string[]) {
+  const foreign = [...new Set(urls.filter((u) => !isLocal(u)))]
+  expect(foreign, 'requests to hosts other than 127.0.0.1 / localhost').toEqual([])
+}
+
+/** The servers every test needs, whatever drives the browser: the static site and a fresh API. */
+export const withServers = base.extend<{ api: ApiHandle }, { site: SiteHandle }>({
   site: [
     async ({}, use) => {
       const site = await startSite({ headers: { 'Content-Security-Policy': CSP } })
@@ -96,7 +116,10 @@ export const test = base.extend<{ api: ApiHandle; openPage: OpenPage; requests: 
     await use(api)
     await api.close()
   },
+})
 
+/** Chromium-only specs: Playwright's own `page` and `context`, plus `openPage` and `requests`. */
+export const test = withServers.extend<{ openPage: OpenPage; requests: string[] }>({
   openPage: async ({ site, api }, use) => {
     await use(async (page, o = {}) => {
       const url = pageUrl(site, api, o)
@@ -111,8 +134,7 @@ export const test = base.extend<{ api: ApiHandle; openPage: OpenPage; requests: 
       const urls: string[] = []
       context.on('request', (r) => urls.push(r.url()))
       await use(urls)
-      const foreign = [...new Set(urls.filter((u) => !isLocal(u)))]
-      expect(foreign, 'requests to hosts other than 127.0.0.1 / localhost').toEqual([])
+      expectOnlyLocal(urls)
     },
     { auto: true },
   ],
@@ -135,8 +157,8 @@ export interface Called {
 }
 
 /** Makes `analytics[method](...args)` in the page and returns what the test needs of it. */
-export function call(page: Page, method: string, ...args: unknown[]): Promise<Called> {
-  return page.evaluate(
+export function call(target: Target, method: string, ...args: unknown[]): Promise<Called> {
+  return asTab(target).evaluate(
     async ({ method, args }) => {
       const a = (window as any).analytics
       const before = Date.now()
@@ -173,8 +195,8 @@ export const SETTLE = 'e2e settle'
  * One more track, awaited until it reached the API: everything the page made before it has then
  * arrived too (the outbox sends in order). Resolves with its messageId.
  */
-export async function settle(page: Page, api: ApiHandle, timeoutMs = 10_000): Promise<string> {
-  const { messageId } = await call(page, 'track', SETTLE)
+export async function settle(target: Target, api: ApiHandle, timeoutMs = 10_000): Promise<string> {
+  const { messageId } = await call(target, 'track', SETTLE)
   await api.waitFor((a) => a.byMessageId().has(messageId), timeoutMs)
   return messageId
 }
@@ -182,15 +204,24 @@ export async function settle(page: Page, api: ApiHandle, timeoutMs = 10_000): Pr
 /**
  * `count` tracks of `event` made in the page, each with `properties.key = prefix + i`, `gapMs` apart
  * (0: in one synchronous burst); none is awaited before the next. Resolves with their messageIds.
+ * The gaps yield to the page's event loop through message events, not timers: a background tab's
+ * timers run at most once a second in Firefox, which would turn 15 ms into a second.
  */
-export function trackMany(page: Page, event: string, count: number, prefix = '', gapMs = 0): Promise<string[]> {
-  return page.evaluate(
+export function trackMany(target: Target, event: string, count: number, prefix = '', gapMs = 0): Promise<string[]> {
+  return asTab(target).evaluate(
     async ({ event, count, prefix, gapMs }) => {
       const analytics = (window as any).analytics
       const calls: Promise<any>[] = []
       for (let i = 0; i < count; i++) {
         calls.push(analytics.track(event, { key: prefix + i }))
-        if (gapMs) await new Promise((r) => setTimeout(r, gapMs))
+        const until = performance.now() + gapMs
+        while (performance.now() < until) {
+          await new Promise((resolve) => {
+            const channel = new MessageChannel()
+            channel.port1.onmessage = resolve
+            channel.port2.postMessage(0)
+          })
+        }
       }
       return (await Promise.all(calls)).map((ctx) => ctx.event.messageId as string)
     },

@@ -55,7 +55,12 @@ function runVersion(version) {
   const run = spawnSync(
     join(root, 'node_modules/.bin/playwright'),
     ['test', ...SPECS.map((spec) => `e2e/${spec}.spec.ts`), '--workers=1', '--reporter=json', `--output=${output}`],
-    { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ANALYTICS_NEXT_DIR: packageDir } },
+    {
+      cwd: root,
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+      env: { ...process.env, ANALYTICS_NEXT_DIR: packageDir, E2E_ENGINES: process.env.E2E_ENGINES ?? 'chromium' },
+    },
   )
   rmSync(output, { recursive: true, force: true })
   let report
