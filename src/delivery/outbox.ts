@@ -347,6 +347,13 @@ export function outbox(options: OutboxOptions) {
   function handleAnswer(sent: OutboxRecord[], answer: Answer): OutboxRecord[] {
     const outcome: Verdict = verdict(answer.status)
     healthy = outcome == 'ok'
+    if (outcome == 'ok' && answer.bodyLost) {
+      // the API took the request; its answer was cut off, most often by the page going away (a
+      // navigation stops the page's reads before pagehide): resending or beaconing would duplicate
+      // every command, so they count as delivered, as a keepalive request does at unload
+      options.log('sent', sent.length, 'commands: answer cut off, counted as delivered')
+      return sent
+    }
     if (outcome == 'ok') {
       const results = statuses(answer.body, sent.length)
       const rejected = sent.filter((_, i) => results[i] == 'error')

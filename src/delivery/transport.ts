@@ -8,6 +8,8 @@ export interface Answer {
   status: number
   retryAfter?: string | null
   body?: unknown
+  /** the status arrived but the body could not be read to its end (cut off, e.g. by the page going away) */
+  bodyLost?: boolean
 }
 
 export interface Transport {
@@ -22,7 +24,14 @@ export const httpTransport = (url: string, timeoutMs = 30000): Transport => ({
     const timer = setTimeout(() => abort.abort(), timeoutMs)
     try {
       const r = await fetch(url, { method: 'POST', body, keepalive, credentials: 'omit', signal: abort.signal })
-      return { status: r.status, retryAfter: r.headers.get('Retry-After'), body: await r.json().catch(() => 0) }
+      const retryAfter = r.headers.get('Retry-After')
+      let text: string
+      try {
+        text = await r.text()
+      } catch {
+        return { status: r.status, retryAfter, bodyLost: true }
+      }
+      return { status: r.status, retryAfter, body: parseJson(text) }
     } catch {
       return { status: 0 }
     } finally {
@@ -37,3 +46,12 @@ export const httpTransport = (url: string, timeoutMs = 30000): Transport => ({
     }
   },
 })
+
+/** `text` as JSON, or 0 when it is not JSON (the answer is then read as unreadable). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return 0
+  }
+}

@@ -239,6 +239,22 @@ describe('per-command results', () => {
     expect(t.reports).toEqual([])
   })
 
+  it('counts as delivered the commands of a 2xx answer cut off before its body was read: neither resent nor beaconed', async () => {
+    // a navigation stops the page's reads right before pagehide: the API took the request, its body never arrived
+    const t = setup()
+    await t.add(recs(0, 3))
+    t.replies.push({ status: 200, bodyLost: true })
+    await tick(1000)
+    expect(t.requests.map((r) => ids(r.commands))).toEqual([[0, 1, 2]])
+    t.box.unload([])
+    expect(t.beaconed()).toEqual([])
+    expect(t.box.size()).toBe(0)
+    await tick(60000)
+    expect(t.requests).toHaveLength(1)
+    expect(await t.stored()).toEqual([])
+    expect(t.reports).toEqual([])
+  })
+
   it('a retried command keeps its place before newer ones', async () => {
     const t = setup({ max: 3 })
     await t.add(recs(0, 3))
