@@ -79,7 +79,9 @@ function origin(options: { lease?: number } = {}) {
   const name = 'tabs-test-' + ++dbs
   const reports: [string, Record<string, unknown> | undefined][] = []
   function tab(id: string, transport: Transport) {
-    const db = openStore(name)
+    // fake-indexeddb commits on real time while these tests jump fake time by many seconds: the
+    // bound on a transaction's time (store.ts) would abort transactions that are only waiting for it
+    const db = openStore(name, 2000, 24 * 3600_000)
     const box = outbox({
       transport,
       store: () => db,
