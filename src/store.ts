@@ -51,22 +51,64 @@ export function memoryStore(): UseStore {
   return store
 }
 
+/** ms a transaction may take before it is aborted and its caller falls back (see `bounded`) */
+export const TRANSACTION_TIMEOUT = 5000
+
 /**
  * Opens the IndexedDB store; rejects when IndexedDB is unavailable or does not answer within
- * `timeoutMs`. When another tab deletes (or upgrades) the database, the connection is closed so
- * as not to block it: later transactions fail, and the caller falls back to memory.
+ * `timeoutMs`. Each of its transactions is bounded by `transactionTimeoutMs` (see `bounded`). When
+ * another tab deletes (or upgrades) the database, the connection is closed so as not to block it:
+ * later transactions fail, and the caller falls back to memory.
  */
-export function openStore(name: string, timeoutMs = 2000): Promise<UseStore> {
+export function openStore(name: string, timeoutMs = 2000, transactionTimeoutMs = TRANSACTION_TIMEOUT): Promise<UseStore> {
   return new Promise((resolve, reject) => {
     setTimeout(() => reject(new Error('IndexedDB did not open in time')), timeoutMs)
     const request = indexedDB.open(name)
     request.onupgradeneeded = () => request.result.createObjectStore('kv')
     promisifyRequest(request).then((db) => {
       db.onversionchange = () => db.close()
-      const store: UseStore = (mode, fn) => Promise.resolve().then(() => fn(db.transaction('kv', mode).objectStore('kv')))
+      const store: UseStore = (mode, fn) =>
+        Promise.resolve().then(() => {
+          const transaction = db.transaction('kv', mode)
+          return bounded(transaction, fn(transaction.objectStore('kv')), transactionTimeoutMs)
+        })
       resolve(store)
     }, reject)
   })
+}
+
+/**
+ * `result` (what the callback of `transaction` returned), unless the transaction has not finished
+ * within `timeoutMs`: then it is aborted and the promise rejects, whether or not the abort event
+ * ever comes. WebKit can leave every transaction on the database waiting forever (after many
+ * navigations: even a new connection's read never completes), which would hold the page's session
+ * step and its adoption lock for its whole life; rejected, the caller falls back to memory instead.
+ * An aborted transaction cannot commit later behind the fallback's back.
+ */
+function bounded<T>(transaction: IDBTransaction, result: T | PromiseLike<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const stopTimer = () => clearTimeout(timer)
+  const overdue = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // already finished (its events not dispatched yet): its own outcome settles `result`
+      if (!abortUnfinished(transaction)) return
+      reject(new Error('IndexedDB transaction did not finish in time'))
+    }, timeoutMs)
+  })
+  transaction.addEventListener('complete', stopTimer)
+  transaction.addEventListener('abort', stopTimer)
+  transaction.addEventListener('error', stopTimer)
+  return Promise.race([Promise.resolve(result), overdue]).finally(stopTimer)
+}
+
+/** Aborts `transaction`; false when it had finished already. */
+function abortUnfinished(transaction: IDBTransaction): boolean {
+  try {
+    transaction.abort()
+    return true
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -185,6 +185,61 @@ describe('openStore', () => {
   })
 })
 
+describe('openStore when a transaction never gets its turn (WebKit, behind a page that went away)', () => {
+  /** Keeps a readwrite transaction of `db` busy (one request after another) until `release` is called. */
+  function holdBusy(db: IDBDatabase) {
+    let held = true
+    const objectStore = db.transaction('kv', 'readwrite').objectStore('kv')
+    const again = () => {
+      if (held) objectStore.get('busy').onsuccess = again
+    }
+    again()
+    return {
+      release: () => {
+        held = false
+        return promisifyRequest(objectStore.transaction)
+      },
+    }
+  }
+
+  it('aborts the waiting transaction after the timeout: the write rejects, writes nothing, and the store works again', async () => {
+    const name = fresh()
+    const store = await openStore(name, 1000, 200)
+    const other = await promisifyRequest(indexedDB.open(name))
+    const busy = holdBusy(other)
+    const waiting = write(store, (objectStore) => objectStore.put('late', 'x'))
+    await expect(waiting).rejects.toBeDefined()
+    await busy.release()
+    other.close()
+    expect(await get('x', store)).toBeUndefined()
+    await write(store, (objectStore) => objectStore.put('next', 'x'))
+    expect(await get('x', store)).toBe('next')
+  })
+
+  it('rejects after the timeout even when the aborted transaction never reports its abort (WebKit)', async () => {
+    const abort = vi.fn()
+    const stuck = { abort, addEventListener: () => undefined, objectStore: () => ({ transaction: stuck }) }
+    const db = { transaction: () => stuck }
+    vi.stubGlobal('indexedDB', {
+      open() {
+        const request = { result: db, onsuccess: undefined as undefined | (() => void) }
+        setTimeout(() => request.onsuccess?.())
+        return request
+      },
+    })
+    const store = await openStore(fresh(), 1000, 50)
+    // the callback waits for the transaction's end, which never comes
+    await expect(store('readwrite', () => new Promise(() => undefined))).rejects.toThrow(/did not finish in time/)
+    expect(abort).toHaveBeenCalledTimes(1)
+  })
+
+  it('a transaction that finishes in time is committed, not aborted', async () => {
+    const store = await openStore(fresh(), 1000, 200)
+    await write(store, (objectStore) => objectStore.put('kept', 'y'))
+    expect(await get('y', store)).toBe('kept')
+  })
+})
+
 describe('change when its callback throws (a quota error on put, say)', () => {
   it('rejects with that error, writes nothing, and leaves the store usable', async () => {
     const s = await openStore(fresh())

@@ -430,12 +430,15 @@ export function outbox(options: OutboxOptions) {
     if (beaconsAllowed) {
       const waiting = pending.filter((record) => !flight.includes(record))
       for (const beacon of packBeacons(waiting, options.batchSize)) {
+        // built before the journal says these records left: a handler stopped while building it
+        // leaves them kept in the journal, and only the beacon call itself stands between the two
+        const body = requestBody(beacon, now(), options.version)
         const before = pending
         const intents = beacon.map((record) => unconfirmed.get(record.key))
         removeFromMirror(beacon)
         for (const record of beacon) unconfirmed.set(record.key, null)
         writeJournal()
-        if (options.transport.beacon(requestBody(beacon, now(), options.version))) {
+        if (options.transport.beacon(body)) {
           beaconed += beacon.length
           continue
         }

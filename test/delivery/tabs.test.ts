@@ -79,7 +79,9 @@ function origin(options: { lease?: number } = {}) {
   const name = 'tabs-test-' + ++dbs
   const reports: [string, Record<string, unknown> | undefined][] = []
   function tab(id: string, transport: Transport) {
-    const db = openStore(name)
+    // fake-indexeddb commits on real time while these tests jump fake time by many seconds: the
+    // bound on a transaction's time (store.ts) would abort transactions that are only waiting for it
+    const db = openStore(name, 2000, 24 * 3600_000)
     const box = outbox({
       transport,
       store: () => db,
@@ -177,6 +179,35 @@ describe('an unload the browser interrupts inside sendBeacon, then runs again', 
     await pass(2000)
     expect(network.beaconed.sort()).toEqual([0, 1, 2, 3])
     expect(network.delivered).toEqual([])
+    expect(await stored(b.db)).toEqual([])
+  })
+})
+
+describe('an unload the browser stops before the beacon leaves', () => {
+  it('stopped while the beacon body is built: the journal still keeps the records, the next tab sends each once', async () => {
+    const o = origin()
+    const network = api()
+    const a = o.tab('A', network.transport)
+    await a.track(0, 1)
+    const stringify = JSON.stringify
+    // the handler stops while it builds the first request body (the journal is written with the same function)
+    vi.spyOn(JSON, 'stringify').mockImplementation((value: unknown, ...rest: unknown[]) => {
+      if ((value as { sdk?: unknown } | null)?.sdk !== undefined) throw new Error('the browser stopped the handler')
+      return stringify(value, ...(rest as [])) as string
+    })
+    expect(() => a.box.unload([newRecord(keyOf(), 'A', command(2))])).toThrow('the browser stopped the handler')
+    vi.mocked(JSON.stringify).mockRestore()
+    expect(network.beaconed).toEqual([])
+    const journal = JSON.parse(localStorage.getItem('j:A')!)
+    expect(ids(journal.kept.map((record: { command: Command }) => record.command))).toEqual([2])
+    expect(journal.deleted).toEqual([])
+    // the page dies: the next tab applies the journal and adopts what storage holds
+    const b = o.tab('B', network.transport)
+    await settle()
+    await b.box.adopt((tab) => tab == 'B')
+    await pass(2000)
+    expect(network.delivered.sort()).toEqual([0, 1, 2])
+    expect(network.beaconed).toEqual([])
     expect(await stored(b.db)).toEqual([])
   })
 })

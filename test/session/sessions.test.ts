@@ -50,7 +50,9 @@ function origin() {
   function tab(id: string, o: { store?: () => Promise<UseStore>; transport?: Transport } = {}) {
     const added: Rec[] = []
     const unloaded: Rec[] = []
-    const db = openStore(name)
+    // fake-indexeddb commits on real time while these tests jump fake time by many seconds: the
+    // bound on a transaction's time (store.ts) would abort transactions that are only waiting for it
+    const db = openStore(name, 2000, 24 * 3600_000)
     const box = o.transport
       ? outbox({
           transport: o.transport,
