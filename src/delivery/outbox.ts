@@ -74,6 +74,11 @@ const COMMAND_OVERHEAD = 20
 
 const isOnline = () => globalThis.navigator?.onLine !== false
 
+/** Resolves after the tasks already queued (a pagehide among them) have run. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0))
+}
+
 /** The request body for these records, with each event's `age` computed now and the sdk tag (SPEC §3). */
 export function requestBody(records: OutboxRecord[], now: number, sdkVersion: string): string {
   const commands = records.map((record) => withAge(record.command, now))
@@ -324,6 +329,11 @@ export function outbox(options: OutboxOptions) {
     // abandons may still reach the API, and the next page would send its commands again
     flightKeepalive = healthy && isOnline() && utf8Bytes(body) < KEEPALIVE_LIMIT
     const answer = await options.transport.post(body, flightKeepalive)
+    if (flightKeepalive && answer.status == 0) {
+      // a navigation rejects the page's view of a keepalive request right before pagehide, while the
+      // request itself goes on: pagehide gets one task to count it as sent, as for any keepalive in flight
+      await nextTask()
+    }
     // unload counted this keepalive request as sent and forgot its records
     const takenByUnload = flight !== owned
     if (!takenByUnload) flight = []
