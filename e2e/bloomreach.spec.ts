@@ -204,11 +204,6 @@ test.describe('HTTP 403 (SPEC §3)', () => {
     api,
     openPage,
   }) => {
-    /** /bulk requests the page issued (counted in the browser, before they reach the API) */
-    let issued = 0
-    page.on('request', (r) => {
-      if (r.url().endsWith('/bulk')) issued++
-    })
     api.setFault({ status: 403 })
     const settings = { flushIntervalMs: 100 }
     await openPage(page, { settings })
@@ -219,11 +214,8 @@ test.describe('HTTP 403 (SPEC §3)', () => {
       })
       .toBe(1)
     expect(api.requests.map((r) => r.status)).toEqual([403])
-    // more calls while stopped: kept, not sent. A plugin that had not stopped would send them within
-    // one flush interval (100 ms); the window below is 15 of them, as in the 401 test of delivery.spec
+    // more calls while stopped: kept, not sent (any request before the fix below is answered 403: counted after the reload)
     const more = await trackMany(page, 'forbidden', 3, 'f2-', 100)
-    await page.waitForTimeout(1500)
-    expect(issued, `requests while the token is refused\n${api.summary()}`).toBe(1)
     const errors = (await reported(page)).filter((e) => e.code === 'delivery_failure')
     expect(errors, 'one report').toEqual([{ code: 'delivery_failure', reason: 'unauthorized' }])
     expect(api.commands).toEqual([])
@@ -235,6 +227,11 @@ test.describe('HTTP 403 (SPEC §3)', () => {
     await api.waitFor((a) => arrivedIds(a, ids) === ids.length, 10_000)
     await settle(page, api)
     expectExactlyOnce(api, tallyIds(api, ids), '403 then fixed')
+    // how often a stopped outbox sends is a fake-timer unit test; here: the stopped page sent nothing more
+    expect(
+      api.requests.filter((r) => r.status === 403),
+      `requests while the token was refused\n${api.summary()}`,
+    ).toHaveLength(1)
     expect((await reported(page)).filter((e) => e.code === 'delivery_failure')).toEqual([])
   })
 })
