@@ -79,7 +79,8 @@ test.describe('without Web Locks', () => {
     api,
     openPage,
   }) => {
-    test.setTimeout(120_000)
+    // bounds for a hang, not speed checks: the adoption may wait for a 35 s lease, then for a heartbeat
+    test.setTimeout(240_000)
     api.setFault({ down: true })
     const first = await openTab(context, openPage)
     const [firstTab] = await tabIds(first)
@@ -97,7 +98,7 @@ test.describe('without Web Locks', () => {
     // the first tab's heartbeat goes stale: the second adopts its records (if the first was paused
     // inside a send, only once that send's 35 s lease ended)
     await expect
-      .poll(() => owners(second), { message: 'every record adopted by the second tab', timeout: 60_000 })
+      .poll(() => owners(second), { message: 'every record adopted by the second tab', timeout: 150_000 })
       .toEqual(early.map(() => expect.not.stringMatching(`^${firstTab}$`)))
     api.setFault(null)
     await api.waitFor((a) => allArrived(a, early), 20_000)
