@@ -15,6 +15,7 @@ import type { Command, EventCommand } from '../../src/mapping/types'
 import { SESSION_KEY, SESSION_KEY_010, updateSession } from '../../src/session/state'
 import { openStore, type UseStore } from '../../src/store'
 import { memoryLocalStorage } from '../helpers/local-storage'
+import { pass } from '../helpers/fake-time'
 
 const T0 = Date.parse('2024-05-01T12:00:00Z')
 const encoder = new TextEncoder()
@@ -203,21 +204,6 @@ afterEach(() => {
   vi.unstubAllGlobals()
 })
 
-/** fake-indexeddb runs on real `setImmediate`; this lets its pending work finish. */
-async function settle() {
-  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
-}
-
-/** Lets `ms` of fake time pass, with the storage work the timers start. */
-async function pass(ms: number) {
-  await settle()
-  await vi.advanceTimersByTimeAsync(ms)
-  for (let i = 0; i < 3; i++) {
-    await settle()
-    await vi.advanceTimersByTimeAsync(1)
-  }
-}
-
 describe('storage of release 0.1.0 (test/fixtures/storage-0.1.0.json, made by 0.1.0 in Chromium)', () => {
   const fixture = JSON.parse(readFileSync(new URL('../fixtures/storage-0.1.0.json', import.meta.url), 'utf8')) as {
     events: string[]
@@ -258,7 +244,7 @@ describe('storage of release 0.1.0 (test/fixtures/storage-0.1.0.json, made by 0.
       (state) => state,
       () => 0,
     )
-    await pass(1000)
+    await pass(1000, 3)
     const keys = sent
       .filter((c) => c.name == 'crm/events' && c.data.type == 'fixture')
       .map((c) => (c.data.properties as { key: string }).key)
@@ -343,8 +329,8 @@ describe('storage fuzz (property-based)', () => {
             const { transport, delivered } = api()
             const outboxUnderTest = box(store, transport, reports)
             await outboxUnderTest.adopt(() => false)
-            await pass(1000)
-            await pass(1000)
+            await pass(1000, 3)
+            await pass(1000, 3)
             // the intact ones exactly once
             expect([...delivered].sort((a, b) => a - b)).toEqual(intact.map((_, i) => i))
             // every value that was no intact record is gone, and was reported
@@ -358,7 +344,7 @@ describe('storage fuzz (property-based)', () => {
             const fresh = newRecord('z', 'new-tab', command(99))
             await set(storageKey(fresh.key), fresh, store)
             outboxUnderTest.add([fresh])
-            await pass(1000)
+            await pass(1000, 3)
             expect(delivered.filter((i) => i == 99)).toHaveLength(1)
           },
         ),

@@ -12,22 +12,9 @@ import type { Answer, Transport } from '../../src/delivery/transport'
 import type { Command, EventCommand } from '../../src/mapping/types'
 import { openStore, write, type UseStore } from '../../src/store'
 import { memoryLocalStorage } from '../helpers/local-storage'
+import { pass, settle } from '../helpers/fake-time'
 
 const T0 = Date.parse('2024-05-01T12:00:00Z')
-
-/** fake-indexeddb runs on real `setImmediate`; this lets its pending work finish. */
-async function settle() {
-  for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r))
-}
-
-async function pass(ms: number) {
-  await settle()
-  await vi.advanceTimersByTimeAsync(ms)
-  for (let i = 0; i < 4; i++) {
-    await settle()
-    await vi.advanceTimersByTimeAsync(1)
-  }
-}
 
 let seq = 0
 function command(i: number, text = ''): EventCommand {

@@ -9,6 +9,7 @@ import type { Session } from '../../src/session/machine'
 import { sessions } from '../../src/session/sessions'
 import { SESSION_KEY } from '../../src/session/state'
 import { memoryStore, openStore, type UseStore } from '../../src/store'
+import { pass, settle } from '../helpers/fake-time'
 
 const MIN = 60_000
 const TIMEOUT = 20 * MIN
@@ -21,21 +22,6 @@ const opener: Properties = {
   browser: 'Firefox',
   os: 'Linux',
   device: 'desktop',
-}
-
-/** fake-indexeddb runs on real `setImmediate`; this lets its pending work finish. */
-async function settle() {
-  for (let i = 0; i < 40; i++) await new Promise((r) => setImmediate(r))
-}
-
-/** Lets `ms` of (fake) time pass, with timers and the storage work they start. */
-async function pass(ms: number) {
-  await settle()
-  await vi.advanceTimersByTimeAsync(ms)
-  for (let i = 0; i < 4; i++) {
-    await settle()
-    await vi.advanceTimersByTimeAsync(1)
-  }
 }
 
 let dbs = 0
