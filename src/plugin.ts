@@ -93,6 +93,10 @@ function start(cfg: Config) {
   adoptOnce()
 
   const hide = () => ses.unload()
+  // Firefox aborts the script of a closing tab wherever it is in pagehide (even inside sendBeacon),
+  // but lets beforeunload run to its end: pending commands leave there first, and pagehide then
+  // finds nothing left to send. Chromium, WebKit and Firefox keep the page in the bfcache with it.
+  addEventListener('beforeunload', hide)
   addEventListener('pagehide', hide)
   addEventListener('visibilitychange', () => {
     if (document.visibilityState == 'hidden') hide()
