@@ -1025,3 +1025,39 @@ describe('storage failures', () => {
     }
   })
 })
+
+describe('leaving the page (SPEC §6)', () => {
+  it('beforeunload beacons what is pending, without a leave prompt; pagehide and visibilitychange after it send it no second time', async () => {
+    const beacons: { url: string; messageIds: string[] }[] = []
+    const sendBeacon = (url: string, body: string) => {
+      const commands: { data: { properties?: { message_id?: string } } }[] = JSON.parse(body).commands
+      beacons.push({ url, messageIds: commands.map((command) => command.data.properties?.message_id ?? '') })
+      return true
+    }
+    vi.stubGlobal('navigator', { onLine: true, sendBeacon })
+    try {
+      // a long flush interval: the track is still pending when the page goes away
+      const h = await open({ flushIntervalMs: 60_000 })
+      const leaving = h.call(event('track', { event: 'Leaving' }))
+      const timesBeaconed = () =>
+        beacons
+          .filter((beacon) => beacon.url == h.apiUrl + '/bulk')
+          .flatMap((beacon) => beacon.messageIds)
+          .filter((id) => id == leaving.messageId).length
+
+      const beforeUnload = new Event('beforeunload', { cancelable: true })
+      win.dispatchEvent(beforeUnload)
+      expect(beforeUnload.defaultPrevented).toBe(false)
+      expect(timesBeaconed()).toBe(1)
+
+      win.dispatchEvent(new Event('pagehide'))
+      documentStub.visibilityState = 'hidden'
+      win.dispatchEvent(new Event('visibilitychange'))
+      // the listeners run synchronously: every beacon of this unload has been handed over by now
+      expect(timesBeaconed()).toBe(1)
+    } finally {
+      documentStub.visibilityState = 'visible'
+      vi.unstubAllGlobals()
+    }
+  })
+})
