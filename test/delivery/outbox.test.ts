@@ -5,8 +5,7 @@ import { newRecord, storageKey, type OutboxRecord } from '../../src/delivery/rec
 import type { Answer } from '../../src/delivery/transport'
 import type { Command, EventCommand } from '../../src/mapping/types'
 import { memoryStore, write } from '../../src/store'
-
-const T0 = Date.parse('2024-05-01T12:00:00Z')
+import { eventCommand, ids, nextKey, outboxOptions, T0, type Reports } from '../helpers/outbox'
 
 interface Sent {
   commands: Command[]
@@ -18,25 +17,12 @@ type Reply = Answer | ((commands: Command[]) => Answer)
 
 const okAll = (commands: Command[]): Answer => ({ status: 200, body: { success: true, results: commands.map(() => ({ status: 'ok' })) } })
 
-let seq = 0
 /** A tracked event; `i` identifies it in the requests. */
 function rec(i: number, extra: Record<string, unknown> = {}, at = T0): OutboxRecord {
-  const c: EventCommand = {
-    name: 'crm/events',
-    data: {
-      customer_ids: { cookie: 'anon' },
-      company_id: 'token',
-      project_id: 'token',
-      type: 'e',
-      timestamp: at / 1000,
-      properties: { i, ...extra },
-    },
-  }
-  return newRecord('k' + String(seq++).padStart(8, '0'), 'tab', c)
+  return newRecord(nextKey(), 'tab', eventCommand(i, extra, at))
 }
 const recs = (from: number, to: number, extra?: Record<string, unknown>) =>
   Array.from({ length: to - from }, (_, j) => rec(from + j, extra))
-const ids = (cmds: Command[]) => cmds.map((c) => (c.data.properties as { i: number }).i)
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, j) => from + j)
 
 function setup(o: { max?: number; interval?: number; beacon?: (body: string) => boolean; latency?: number } = {}) {
@@ -44,7 +30,7 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
   const requests: Sent[] = []
   const beacons: string[] = []
   const replies: Reply[] = []
-  const reports: [string, Record<string, unknown> | undefined][] = []
+  const reports: Reports = []
   let inFlight = 0
   let maxInFlight = 0
   const transport = {
@@ -64,15 +50,9 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
     },
   }
   const box = outbox({
-    transport,
-    store: async () => store,
-    tab: 'tab',
-    journalPrefix: 'j:',
+    ...outboxOptions(transport, async () => store, reports),
     batchSize: o.max ?? 50,
     flushInterval: o.interval ?? 1000,
-    report: (reason, detail) => reports.push([reason, detail]),
-    log: () => 0,
-    version: '1.2.3',
     now: () => Date.now(),
   })
   /** what the caller does: persist, then hand over */
