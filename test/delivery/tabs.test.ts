@@ -70,24 +70,31 @@ describe('an unload the browser interrupts inside sendBeacon, then runs again', 
   /** Firefox stops a pagehide handler inside sendBeacon after the beacon left: the call never returns. */
   const STOPPED = new Error('the browser stopped the handler')
 
-  it('beacons each record once, and journals the beaconed ones as deleted before the beacon', async () => {
-    const o = origin()
-    const network = recordingApi()
+  /** `transport`, but its first beacon leaves and then never returns; `whenStopped` runs at that moment. */
+  function stoppedInFirstBeacon(transport: Transport, whenStopped = () => {}): Transport {
     let calls = 0
-    const interrupting: Transport = {
-      post: network.transport.post,
+    return {
+      post: transport.post,
       beacon(body) {
-        network.transport.beacon(body) // the beacon left …
+        transport.beacon(body) // the beacon left …
         calls++
         if (calls == 1) {
-          // … and at that moment the journal already says its records are gone
-          const journal = JSON.parse(localStorage.getItem('j:A')!)
-          expect(journal.deleted).toHaveLength(50)
+          whenStopped()
           throw STOPPED // … and the call never returns
         }
         return true
       },
     }
+  }
+
+  it('beacons each record once, and journals the beaconed ones as deleted before the beacon', async () => {
+    const o = origin()
+    const network = recordingApi()
+    const interrupting = stoppedInFirstBeacon(network.transport, () => {
+      // … and at that moment the journal already says its records are gone
+      const journal = JSON.parse(localStorage.getItem('j:A')!)
+      expect(journal.deleted).toHaveLength(50)
+    })
     const a = o.tab('A', interrupting)
     await a.track(...Array.from({ length: 70 }, (_, i) => i))
     const extra = [newRecord(nextKey(), 'A', command(70)), newRecord(nextKey(), 'A', command(71))]
@@ -104,15 +111,7 @@ describe('an unload the browser interrupts inside sendBeacon, then runs again', 
   it('a page that dies after the interrupted unload: the next tab applies its journal and sends nothing twice', async () => {
     const o = origin()
     const network = recordingApi()
-    let calls = 0
-    const interrupting: Transport = {
-      post: network.transport.post,
-      beacon(body) {
-        network.transport.beacon(body)
-        if (++calls == 1) throw STOPPED
-        return true
-      },
-    }
+    const interrupting = stoppedInFirstBeacon(network.transport)
     const a = o.tab('A', interrupting)
     await a.track(0, 1, 2)
     // the page dies in the handler: no storage work runs after it
