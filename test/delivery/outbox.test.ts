@@ -74,6 +74,15 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
 /** Lets `ms` of fake time pass. (A 0-delay timer set while timers run is due 1 ms later.) */
 const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms)
 
+/** An outbox that got commands 0 to `count` and sent them once, 1 s later; `replies` answer that request and the ones after it. */
+async function sentOnceWithReplies(count: number, ...replies: Reply[]) {
+  const t = setup()
+  await t.add(recs(0, count))
+  t.replies.push(...replies)
+  await tick(1000)
+  return t
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ now: T0 })
   vi.spyOn(Math, 'random').mockReturnValue(1)
@@ -207,10 +216,7 @@ describe('per-command results', () => {
   })
 
   it('retries commands the answer cannot be read for (2xx with a garbage body)', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 200, body: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 200, body: 0 })
     await tick(1000)
     expect(t.requests.map((r) => ids(r.commands))).toEqual([
       [0, 1, 2],
@@ -221,10 +227,7 @@ describe('per-command results', () => {
 
   it('counts as delivered the commands of a 2xx answer cut off before its body was read: neither resent nor beaconed', async () => {
     // a navigation stops the page's reads right before pagehide: the API took the request, its body never arrived
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 200, bodyLost: true })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 200, bodyLost: true })
     expect(t.requests.map((r) => ids(r.commands))).toEqual([[0, 1, 2]])
     t.box.unload([])
     expect(t.beaconed()).toEqual([])
@@ -262,10 +265,7 @@ describe('per-command results', () => {
   })
 
   it('retries a keepalive request that failed with no pagehide after it, without keepalive', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 0 })
     await tick(2000)
     expect(t.requests.map((r) => [ids(r.commands), r.keepalive])).toEqual([
       [[0, 1, 2], true],
@@ -293,10 +293,7 @@ describe('failed requests', () => {
     ['429', { status: 429 }],
     ['a network failure', { status: 0 }],
   ])('retries the whole request after %s, with exponential backoff', async (_, fail) => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push(fail, fail, fail)
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, fail, fail, fail)
     await tick(20000)
     // full jitter with random = 1: windows of 1 s, 2 s, 4 s; a failed keepalive request (the first,
     // while the API was healthy) is handled one task later, in case pagehide follows (1 ms of fake time)
@@ -323,10 +320,7 @@ describe('failed requests', () => {
   })
 
   it('resets the backoff after a success', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 503 }, { status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 503 }, { status: 503 })
     await tick(3000) // retries at +1 s and +2 s, then ok
     expect(t.requests).toHaveLength(3)
     await t.add(recs(1, 2))
@@ -389,10 +383,7 @@ describe('failed requests', () => {
   })
 
   it('retryNow sends at once and resets the backoff', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 0 }, { status: 0 }, { status: 0 }, { status: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 0 }, { status: 0 }, { status: 0 }, { status: 0 })
     await tick(1000)
     await tick(2001) // third failure: next try in 4 s (the first, a keepalive request, was handled 1 ms later)
     expect(t.requests).toHaveLength(3)
@@ -571,10 +562,7 @@ describe('unload', () => {
   })
 
   it('does not beacon while the API is failing: pending and extra commands stay in the outbox', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 503 })
     t.box.unload(recs(3, 5))
     expect(t.beacons).toEqual([])
     expect(t.box.size()).toBe(5)
@@ -590,10 +578,7 @@ describe('unload', () => {
   })
 
   it('does not beacon after a 401', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 401 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 401 })
     t.box.unload(recs(3, 4))
     expect(t.beacons).toEqual([])
     await tick(0)
@@ -601,10 +586,7 @@ describe('unload', () => {
   })
 
   it('beacons again once a request succeeded', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 503 })
     await tick(1000)
     expect(t.requests).toHaveLength(2)
     await t.add(recs(1, 2))
@@ -756,10 +738,7 @@ describe('storage', () => {
   })
 
   it('keeps records while retrying a failed request', async () => {
-    const t = setup()
-    await t.add(recs(0, 2))
-    t.replies.push({ status: 500 }, { status: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(2, { status: 500 }, { status: 0 })
     expect(await t.stored()).toEqual([0, 1])
     await tick(1000)
     expect(await t.stored()).toEqual([0, 1])
