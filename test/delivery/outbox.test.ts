@@ -310,11 +310,8 @@ describe('failed requests', () => {
   })
 
   it('waits a random part of the backoff window (full jitter)', async () => {
-    const t = setup()
     vi.mocked(Math.random).mockReturnValue(0.25)
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 503 }, { status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 503 }, { status: 503 })
     await tick(10000)
     expect(t.requests.map((r) => r.at - T0)).toEqual([1000, 1250, 1750])
   })
@@ -343,11 +340,8 @@ describe('failed requests', () => {
   })
 
   it('honours Retry-After in seconds', async () => {
-    const t = setup()
     vi.mocked(Math.random).mockReturnValue(0)
-    await t.add(recs(0, 2))
-    t.replies.push({ status: 429, retryAfter: '7' })
-    await tick(1000)
+    const t = await sentOnceWithReplies(2, { status: 429, retryAfter: '7' })
     await tick(6999)
     expect(t.requests).toHaveLength(1)
     await tick(1)
@@ -356,11 +350,8 @@ describe('failed requests', () => {
   })
 
   it('honours Retry-After as an HTTP date', async () => {
-    const t = setup()
     vi.mocked(Math.random).mockReturnValue(0)
-    await t.add(recs(0, 2))
-    t.replies.push(() => ({ status: 503, retryAfter: new Date(Date.now() + 30_000).toUTCString() }))
-    await tick(1000)
+    const t = await sentOnceWithReplies(2, () => ({ status: 503, retryAfter: new Date(Date.now() + 30_000).toUTCString() }))
     await tick(29_999)
     expect(t.requests).toHaveLength(1)
     await tick(1)
@@ -368,14 +359,12 @@ describe('failed requests', () => {
   })
 
   it('still backs off when Retry-After says 0 or lies in the past (no request storm)', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push(
+    const t = await sentOnceWithReplies(
+      1,
       { status: 503, retryAfter: '0' },
       { status: 503, retryAfter: 'Thu, 01 Jan 1970 00:00:00 GMT' },
       { status: 503, retryAfter: '0' },
     )
-    await tick(1000)
     await tick(100)
     expect(t.requests).toHaveLength(1)
     await tick(20000)
