@@ -38,6 +38,24 @@ const mug = {
   quantity: 3,
 }
 const fern = { sku: 'FERN-2', name: 'Fern', price: 5, url: 'https://shop.example/fern', image_url: 'https://shop.example/fern.png' }
+/** `mug` as every ecommerce event maps it: Infinario's product fields. */
+const MUG_MAPPED = {
+  product_id: 'p-1',
+  title: 'Mug',
+  sku: 'MUG-1',
+  brand: 'Fern & Co',
+  variant: 'red',
+  category: 'Kitchen',
+  price: 19.99,
+}
+/** product_list and product_ids of an order of three mugs and a fern. */
+const MUG_AND_FERN_LISTS = {
+  product_list: [
+    { product_id: 'p-1', quantity: 3 },
+    { product_id: 'FERN-2', quantity: 1 },
+  ],
+  product_ids: ['p-1', 'FERN-2'],
+}
 const order = () => ({
   order_id: 'o-1001',
   affiliation: 'Web shop',
@@ -65,11 +83,7 @@ describe('Order Completed', () => {
         purchase_status: 'success',
         total_price: 64.97,
         total_quantity: 4,
-        product_list: [
-          { product_id: 'p-1', quantity: 3 },
-          { product_id: 'FERN-2', quantity: 1 },
-        ],
-        product_ids: ['p-1', 'FERN-2'],
+        ...MUG_AND_FERN_LISTS,
         local_currency: 'EUR',
         voucher_code: 'SPRING',
         voucher_value: 2.5,
@@ -83,13 +97,7 @@ describe('Order Completed', () => {
         message_id: MID + ':item:0',
         purchase_id: 'o-1001',
         purchase_status: 'success',
-        product_id: 'p-1',
-        title: 'Mug',
-        sku: 'MUG-1',
-        brand: 'Fern & Co',
-        variant: 'red',
-        category: 'Kitchen',
-        price: 19.99,
+        ...MUG_MAPPED,
         quantity: 3,
         total_price: 59.97,
         local_currency: 'EUR',
@@ -397,13 +405,7 @@ describe('Product Viewed', () => {
     expect(out[0].data.properties).toEqual({
       ...EXTRAS,
       message_id: MID,
-      product_id: 'p-1',
-      title: 'Mug',
-      sku: 'MUG-1',
-      brand: 'Fern & Co',
-      variant: 'red',
-      category: 'Kitchen',
-      price: 19.99,
+      ...MUG_MAPPED,
       local_currency: 'EUR',
       quantity: 3,
       position: 3,
@@ -443,13 +445,7 @@ describe('Product Added / Product Removed', () => {
       ...EXTRAS,
       message_id: MID,
       action,
-      product_id: 'p-1',
-      title: 'Mug',
-      sku: 'MUG-1',
-      brand: 'Fern & Co',
-      variant: 'red',
-      category: 'Kitchen',
-      price: 19.99,
+      ...MUG_MAPPED,
       local_currency: 'EUR',
       quantity: 3,
       cart_id: 'cart-7',
@@ -479,11 +475,7 @@ describe('Checkout Started', () => {
       message_id: MID,
       step_title: 'checkout_started',
       total_price: 30,
-      product_list: [
-        { product_id: 'p-1', quantity: 3 },
-        { product_id: 'FERN-2', quantity: 1 },
-      ],
-      product_ids: ['p-1', 'FERN-2'],
+      ...MUG_AND_FERN_LISTS,
       local_currency: 'EUR',
       order_id: 'o-1',
       revenue: 25,
