@@ -10,11 +10,7 @@ import { validateCommand } from '../../demo/server/api.mjs'
 import { mapEvent } from '../../src/mapping'
 import { ecommerceEvents, MAX_PRODUCTS, tidy, toNumber } from '../../src/mapping/ecommerce'
 import type { Command, EventCommand, SegmentEvent } from '../../src/mapping/types'
-import { context, EXTRAS, options, TOKEN, track } from './fixtures'
-
-const MID = 'ajs-next-1714557598123-6f1c0b1e-6b2b-4a43-9a0e-0d2f3c1a5b7e'
-const IDS = { registered: 'user-42', cookie: 'a1b2c3d4-anon' }
-const SECONDS = 1714557598.123
+import { context, eventCommand, EXTRAS, IDS, MID, options, SECONDS, TOKEN, track } from './fixtures'
 
 afterEach(() => {
   expect(({} as Record<string, unknown>).polluted).toBeUndefined()
@@ -72,10 +68,7 @@ const order = () => ({
 describe('Order Completed', () => {
   it('is one purchase, then one purchase_item per product, in order, with derived message_ids', () => {
     const { out, o } = shop('Order Completed', order())
-    const event = (type: string, properties: Record<string, unknown>) => ({
-      name: 'crm/events',
-      data: { customer_ids: IDS, company_id: TOKEN, project_id: TOKEN, type, timestamp: SECONDS, properties: { ...EXTRAS, ...properties } },
-    })
+    const event = (type: string, properties: Record<string, unknown>) => eventCommand(type, { ...EXTRAS, ...properties })
     expect(out).toEqual([
       event('purchase', {
         message_id: MID,
