@@ -2,11 +2,10 @@ import { entries, keys } from 'idb-keyval'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { outbox } from '../../src/delivery/outbox'
 import { newRecord, storageKey, type OutboxRecord } from '../../src/delivery/records'
-import type { Answer } from '../../src/delivery/transport'
+import type { Answer, Transport } from '../../src/delivery/transport'
 import type { Command, EventCommand } from '../../src/mapping/types'
 import { memoryStore, write } from '../../src/store'
-
-const T0 = Date.parse('2024-05-01T12:00:00Z')
+import { eventCommand, ids, nextKey, outboxOptions, T0, type Reports } from '../helpers/outbox'
 
 interface Sent {
   commands: Command[]
@@ -18,25 +17,12 @@ type Reply = Answer | ((commands: Command[]) => Answer)
 
 const okAll = (commands: Command[]): Answer => ({ status: 200, body: { success: true, results: commands.map(() => ({ status: 'ok' })) } })
 
-let seq = 0
 /** A tracked event; `i` identifies it in the requests. */
 function rec(i: number, extra: Record<string, unknown> = {}, at = T0): OutboxRecord {
-  const c: EventCommand = {
-    name: 'crm/events',
-    data: {
-      customer_ids: { cookie: 'anon' },
-      company_id: 'token',
-      project_id: 'token',
-      type: 'e',
-      timestamp: at / 1000,
-      properties: { i, ...extra },
-    },
-  }
-  return newRecord('k' + String(seq++).padStart(8, '0'), 'tab', c)
+  return newRecord(nextKey(), 'tab', eventCommand(i, extra, at))
 }
 const recs = (from: number, to: number, extra?: Record<string, unknown>) =>
   Array.from({ length: to - from }, (_, j) => rec(from + j, extra))
-const ids = (cmds: Command[]) => cmds.map((c) => (c.data.properties as { i: number }).i)
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, j) => from + j)
 
 function setup(o: { max?: number; interval?: number; beacon?: (body: string) => boolean; latency?: number } = {}) {
@@ -44,7 +30,7 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
   const requests: Sent[] = []
   const beacons: string[] = []
   const replies: Reply[] = []
-  const reports: [string, Record<string, unknown> | undefined][] = []
+  const reports: Reports = []
   let inFlight = 0
   let maxInFlight = 0
   const transport = {
@@ -64,15 +50,9 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
     },
   }
   const box = outbox({
-    transport,
-    store: async () => store,
-    tab: 'tab',
-    journalPrefix: 'j:',
+    ...outboxOptions(transport, async () => store, reports),
     batchSize: o.max ?? 50,
     flushInterval: o.interval ?? 1000,
-    report: (reason, detail) => reports.push([reason, detail]),
-    log: () => 0,
-    version: '1.2.3',
     now: () => Date.now(),
   })
   /** what the caller does: persist, then hand over */
@@ -93,6 +73,15 @@ function setup(o: { max?: number; interval?: number; beacon?: (body: string) => 
 
 /** Lets `ms` of fake time pass. (A 0-delay timer set while timers run is due 1 ms later.) */
 const tick = (ms = 0) => vi.advanceTimersByTimeAsync(ms)
+
+/** An outbox that got commands 0 to `count` and sent them once, 1 s later; `replies` answer that request and the ones after it. */
+async function sentOnceWithReplies(count: number, ...replies: Reply[]) {
+  const t = setup()
+  await t.add(recs(0, count))
+  t.replies.push(...replies)
+  await tick(1000)
+  return t
+}
 
 beforeEach(() => {
   vi.useFakeTimers({ now: T0 })
@@ -227,10 +216,7 @@ describe('per-command results', () => {
   })
 
   it('retries commands the answer cannot be read for (2xx with a garbage body)', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 200, body: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 200, body: 0 })
     await tick(1000)
     expect(t.requests.map((r) => ids(r.commands))).toEqual([
       [0, 1, 2],
@@ -241,10 +227,7 @@ describe('per-command results', () => {
 
   it('counts as delivered the commands of a 2xx answer cut off before its body was read: neither resent nor beaconed', async () => {
     // a navigation stops the page's reads right before pagehide: the API took the request, its body never arrived
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 200, bodyLost: true })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 200, bodyLost: true })
     expect(t.requests.map((r) => ids(r.commands))).toEqual([[0, 1, 2]])
     t.box.unload([])
     expect(t.beaconed()).toEqual([])
@@ -282,10 +265,7 @@ describe('per-command results', () => {
   })
 
   it('retries a keepalive request that failed with no pagehide after it, without keepalive', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 0 })
     await tick(2000)
     expect(t.requests.map((r) => [ids(r.commands), r.keepalive])).toEqual([
       [[0, 1, 2], true],
@@ -313,10 +293,7 @@ describe('failed requests', () => {
     ['429', { status: 429 }],
     ['a network failure', { status: 0 }],
   ])('retries the whole request after %s, with exponential backoff', async (_, fail) => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push(fail, fail, fail)
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, fail, fail, fail)
     await tick(20000)
     // full jitter with random = 1: windows of 1 s, 2 s, 4 s; a failed keepalive request (the first,
     // while the API was healthy) is handled one task later, in case pagehide follows (1 ms of fake time)
@@ -333,20 +310,14 @@ describe('failed requests', () => {
   })
 
   it('waits a random part of the backoff window (full jitter)', async () => {
-    const t = setup()
     vi.mocked(Math.random).mockReturnValue(0.25)
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 503 }, { status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 503 }, { status: 503 })
     await tick(10000)
     expect(t.requests.map((r) => r.at - T0)).toEqual([1000, 1250, 1750])
   })
 
   it('resets the backoff after a success', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 503 }, { status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 503 }, { status: 503 })
     await tick(3000) // retries at +1 s and +2 s, then ok
     expect(t.requests).toHaveLength(3)
     await t.add(recs(1, 2))
@@ -369,11 +340,8 @@ describe('failed requests', () => {
   })
 
   it('honours Retry-After in seconds', async () => {
-    const t = setup()
     vi.mocked(Math.random).mockReturnValue(0)
-    await t.add(recs(0, 2))
-    t.replies.push({ status: 429, retryAfter: '7' })
-    await tick(1000)
+    const t = await sentOnceWithReplies(2, { status: 429, retryAfter: '7' })
     await tick(6999)
     expect(t.requests).toHaveLength(1)
     await tick(1)
@@ -382,11 +350,8 @@ describe('failed requests', () => {
   })
 
   it('honours Retry-After as an HTTP date', async () => {
-    const t = setup()
     vi.mocked(Math.random).mockReturnValue(0)
-    await t.add(recs(0, 2))
-    t.replies.push(() => ({ status: 503, retryAfter: new Date(Date.now() + 30_000).toUTCString() }))
-    await tick(1000)
+    const t = await sentOnceWithReplies(2, () => ({ status: 503, retryAfter: new Date(Date.now() + 30_000).toUTCString() }))
     await tick(29_999)
     expect(t.requests).toHaveLength(1)
     await tick(1)
@@ -394,14 +359,12 @@ describe('failed requests', () => {
   })
 
   it('still backs off when Retry-After says 0 or lies in the past (no request storm)', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push(
+    const t = await sentOnceWithReplies(
+      1,
       { status: 503, retryAfter: '0' },
       { status: 503, retryAfter: 'Thu, 01 Jan 1970 00:00:00 GMT' },
       { status: 503, retryAfter: '0' },
     )
-    await tick(1000)
     await tick(100)
     expect(t.requests).toHaveLength(1)
     await tick(20000)
@@ -409,10 +372,7 @@ describe('failed requests', () => {
   })
 
   it('retryNow sends at once and resets the backoff', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 0 }, { status: 0 }, { status: 0 }, { status: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 0 }, { status: 0 }, { status: 0 }, { status: 0 })
     await tick(1000)
     await tick(2001) // third failure: next try in 4 s (the first, a keepalive request, was handled 1 ms later)
     expect(t.requests).toHaveLength(3)
@@ -591,10 +551,7 @@ describe('unload', () => {
   })
 
   it('does not beacon while the API is failing: pending and extra commands stay in the outbox', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 503 })
     t.box.unload(recs(3, 5))
     expect(t.beacons).toEqual([])
     expect(t.box.size()).toBe(5)
@@ -610,10 +567,7 @@ describe('unload', () => {
   })
 
   it('does not beacon after a 401', async () => {
-    const t = setup()
-    await t.add(recs(0, 3))
-    t.replies.push({ status: 401 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(3, { status: 401 })
     t.box.unload(recs(3, 4))
     expect(t.beacons).toEqual([])
     await tick(0)
@@ -621,10 +575,7 @@ describe('unload', () => {
   })
 
   it('beacons again once a request succeeded', async () => {
-    const t = setup()
-    await t.add(recs(0, 1))
-    t.replies.push({ status: 503 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(1, { status: 503 })
     await tick(1000)
     expect(t.requests).toHaveLength(2)
     await t.add(recs(1, 2))
@@ -776,10 +727,7 @@ describe('storage', () => {
   })
 
   it('keeps records while retrying a failed request', async () => {
-    const t = setup()
-    await t.add(recs(0, 2))
-    t.replies.push({ status: 500 }, { status: 0 })
-    await tick(1000)
+    const t = await sentOnceWithReplies(2, { status: 500 }, { status: 0 })
     expect(await t.stored()).toEqual([0, 1])
     await tick(1000)
     expect(await t.stored()).toEqual([0, 1])
@@ -789,20 +737,17 @@ describe('storage', () => {
 
   it('goes on sending when storage fails', async () => {
     const t = setup()
-    const box = outbox({
-      transport: {
-        post: async (b) => (t.requests.push({ commands: JSON.parse(b).commands, at: Date.now() }), okAll(JSON.parse(b).commands)),
-        beacon: () => true,
+    const transport: Transport = {
+      async post(body) {
+        const { commands } = JSON.parse(body) as { commands: Command[] }
+        t.requests.push({ commands, at: Date.now() })
+        return okAll(commands)
       },
-      store: () => Promise.reject(new Error('no IndexedDB')),
-      journalPrefix: 'j:',
-      tab: 'tab',
-      batchSize: 50,
-      flushInterval: 1000,
-      report: () => 0,
-      log: () => 0,
-      version: '1.2.3',
-    })
+      beacon: () => true,
+    }
+    // nothing is reported here that the test looks at
+    const unread: Reports = []
+    const box = outbox(outboxOptions(transport, () => Promise.reject(new Error('no IndexedDB')), unread))
     box.add(recs(0, 3))
     await tick(1000)
     await tick(1000)

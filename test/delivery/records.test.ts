@@ -11,28 +11,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { outbox, packBeacons, requestBody } from '../../src/delivery/outbox'
 import { newRecord, readRecord, readRecord010, storageKey, utf8Bytes, type OutboxRecord } from '../../src/delivery/records'
 import type { Transport } from '../../src/delivery/transport'
-import type { Command, EventCommand } from '../../src/mapping/types'
 import { SESSION_KEY, SESSION_KEY_010, updateSession } from '../../src/session/state'
 import { openStore, type UseStore } from '../../src/store'
 import { memoryLocalStorage } from '../helpers/local-storage'
 import { pass } from '../helpers/fake-time'
+import { eventCommand, outboxOptions, recordingApi, T0, type Reports } from '../helpers/outbox'
 
-const T0 = Date.parse('2024-05-01T12:00:00Z')
 const encoder = new TextEncoder()
 
-function command(i: number, text = ''): EventCommand {
-  return {
-    name: 'crm/events',
-    data: {
-      customer_ids: { cookie: 'anon' },
-      company_id: 'token',
-      project_id: 'token',
-      type: 'e',
-      timestamp: T0 / 1000,
-      properties: { i, text },
-    },
-  }
-}
+/** A tracked event numbered `i`, with `text` as a property. */
+const command = (i: number, text = '') => eventCommand(i, { text })
 
 describe('utf8Bytes', () => {
   it.each([
@@ -166,32 +154,14 @@ describe('the session state', () => {
 // -------------------------------------------------------------------------------------------------
 // through the outbox
 
-function api() {
-  const delivered: number[] = []
-  const transport: Transport = {
-    async post(body) {
-      const { commands } = JSON.parse(body) as { commands: Command[] }
-      delivered.push(...commands.map((c) => (c.data.properties as { i: number }).i))
-      return { status: 200, body: { results: commands.map(() => ({ status: 'ok' })) } }
-    },
-    beacon: () => true,
-  }
-  return { transport, delivered }
-}
-
-function box(store: UseStore, transport: Transport, reports: [string, Record<string, unknown> | undefined][]) {
+/** An outbox of a new tab on `store`, with the storage keys of the released plugin for the token `token`. */
+function box(store: UseStore, transport: Transport, reports: Reports) {
   return outbox({
-    transport,
-    store: async () => store,
+    ...outboxOptions(transport, async () => store, reports),
     tab: 'new-tab',
     journalPrefix: 'infinario-token:journal:v1:',
     journalPrefix010: 'infinario-token:',
     otherKeys: [SESSION_KEY, SESSION_KEY_010],
-    batchSize: 50,
-    flushInterval: 1000,
-    report: (reason, detail) => reports.push([reason, detail]),
-    log: () => 0,
-    version: '1.2.3',
   })
 }
 
@@ -215,28 +185,15 @@ describe('storage of release 0.1.0 (test/fixtures/storage-0.1.0.json, made by 0.
     const store = await openStore('fixture-0.1.0')
     for (const [key, value] of fixture.indexedDB.entries) await set(key, value, store)
     for (const [key, value] of Object.entries(fixture.localStorage)) localStorage.setItem(key, value)
-    const sent: Command[] = []
-    const transport: Transport = {
-      async post(body) {
-        const { commands } = JSON.parse(body) as { commands: Command[] }
-        sent.push(...commands)
-        return { status: 200, body: { results: commands.map(() => ({ status: 'ok' })) } }
-      },
-      beacon: () => true,
-    }
-    const reports: [string, Record<string, unknown> | undefined][] = []
+    const network = recordingApi()
+    const sent = network.commands
+    const reports: Reports = []
     const outbox010 = outbox({
-      transport,
-      store: async () => store,
+      ...outboxOptions(network.transport, async () => store, reports),
       tab: 'new-tab',
       journalPrefix: `infinario-${'3f2c1a9e-8b7d-4c6e-a5f4-0d1e2b3c4a5f'}:journal:v1:`,
       journalPrefix010: `infinario-${'3f2c1a9e-8b7d-4c6e-a5f4-0d1e2b3c4a5f'}:`,
       otherKeys: [SESSION_KEY, SESSION_KEY_010],
-      batchSize: 50,
-      flushInterval: 1000,
-      report: (reason, detail) => reports.push([reason, detail]),
-      log: () => 0,
-      version: '1.2.3',
     })
     await outbox010.adopt(() => false)
     await updateSession(
@@ -325,8 +282,8 @@ describe('storage fuzz (property-based)', () => {
             }
             for (const record of intact) await set(storageKey(record.key), record, store)
             journals.forEach((text, i) => localStorage.setItem('infinario-token:journal:v1:gone' + i, text))
-            const reports: [string, Record<string, unknown> | undefined][] = []
-            const { transport, delivered } = api()
+            const reports: Reports = []
+            const { transport, delivered } = recordingApi()
             const outboxUnderTest = box(store, transport, reports)
             await outboxUnderTest.adopt(() => false)
             await pass(1000, 3)

@@ -8,84 +8,34 @@ import { entries, get, set } from 'idb-keyval'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { outbox } from '../../src/delivery/outbox'
 import { newRecord, storageKey } from '../../src/delivery/records'
-import type { Answer, Transport } from '../../src/delivery/transport'
-import type { Command, EventCommand } from '../../src/mapping/types'
+import type { Transport } from '../../src/delivery/transport'
+import type { Command } from '../../src/mapping/types'
 import { openStore, write, type UseStore } from '../../src/store'
 import { memoryLocalStorage } from '../helpers/local-storage'
 import { pass, settle } from '../helpers/fake-time'
+import { eventCommand, ids, nextKey, outboxOptions, recordingApi, T0, type Reports } from '../helpers/outbox'
 
-const T0 = Date.parse('2024-05-01T12:00:00Z')
-
-let seq = 0
-function command(i: number, text = ''): EventCommand {
-  return {
-    name: 'crm/events',
-    data: {
-      customer_ids: { cookie: 'anon' },
-      company_id: 'token',
-      project_id: 'token',
-      type: 'e',
-      timestamp: T0 / 1000,
-      properties: { i, text },
-    },
-  }
-}
-const keyOf = () => 'k' + String(seq++).padStart(8, '0')
-const ids = (commands: Command[]) => commands.map((c) => (c.data.properties as { i: number }).i)
-
-/** The API as the tabs see it: what each request and beacon carried. */
-function api() {
-  const delivered: number[] = []
-  const beaconed: number[] = []
-  let down = false
-  let latency = 0
-  const transport: Transport = {
-    async post(body) {
-      const { commands } = JSON.parse(body) as { commands: Command[] }
-      if (latency) await new Promise((r) => setTimeout(r, latency))
-      if (down) return { status: 503 }
-      delivered.push(...ids(commands))
-      return { status: 200, body: { results: commands.map(() => ({ status: 'ok' })) } } as Answer
-    },
-    beacon(body) {
-      beaconed.push(...ids((JSON.parse(body) as { commands: Command[] }).commands))
-      return true
-    },
-  }
-  return {
-    transport,
-    delivered,
-    beaconed,
-    setDown: (value: boolean) => void (down = value),
-    setLatency: (ms: number) => void (latency = ms),
-  }
-}
+/** A tracked event numbered `i`, with `text` as a property. */
+const command = (i: number, text = '') => eventCommand(i, { text })
 
 let dbs = 0
 function origin(options: { lease?: number } = {}) {
   const name = 'tabs-test-' + ++dbs
-  const reports: [string, Record<string, unknown> | undefined][] = []
+  const reports: Reports = []
   function tab(id: string, transport: Transport) {
     // fake-indexeddb commits on real time while these tests jump fake time by many seconds: the
     // bound on a transaction's time (store.ts) would abort transactions that are only waiting for it
     const db = openStore(name, 2000, 24 * 3600_000)
     const box = outbox({
-      transport,
-      store: () => db,
+      ...outboxOptions(transport, () => db, reports),
       tab: id,
-      journalPrefix: 'j:',
       journalPrefix010: 'old:',
       otherKeys: ['session:v1', 's'],
-      batchSize: 50,
-      flushInterval: 1000,
       lease: options.lease ?? 0,
-      report: (reason, detail) => reports.push([reason, detail]),
-      log: () => 0,
-      version: '1.2.3',
     })
     /** what the session layer does: persist in one transaction, then hand over */
     const track = async (...numbers: number[]) => {
-      const records = numbers.map((i) => newRecord(keyOf(), id, command(i)))
+      const records = numbers.map((i) => newRecord(nextKey(), id, command(i)))
       await write(await db, (s) => records.forEach((r) => s.put(r, storageKey(r.key))))
       box.add(records)
       return records
@@ -93,6 +43,14 @@ function origin(options: { lease?: number } = {}) {
     return { id, db, box, track }
   }
   return { name, tab, reports }
+}
+
+/** An origin with one tab `A` that sends to a recording API: how most tests here begin. */
+function originWithTabA(options: { lease?: number } = {}) {
+  const o = origin(options)
+  const network = recordingApi()
+  const a = o.tab('A', network.transport)
+  return { o, network, a }
 }
 
 const stored = async (db: Promise<UseStore>) => ((await entries(await db)) as [string, unknown][]).map(([key]) => key)
@@ -112,27 +70,34 @@ describe('an unload the browser interrupts inside sendBeacon, then runs again', 
   /** Firefox stops a pagehide handler inside sendBeacon after the beacon left: the call never returns. */
   const STOPPED = new Error('the browser stopped the handler')
 
-  it('beacons each record once, and journals the beaconed ones as deleted before the beacon', async () => {
-    const o = origin()
-    const network = api()
+  /** `transport`, but its first beacon leaves and then never returns; `whenStopped` runs at that moment. */
+  function stoppedInFirstBeacon(transport: Transport, whenStopped = () => {}): Transport {
     let calls = 0
-    const interrupting: Transport = {
-      post: network.transport.post,
+    return {
+      post: transport.post,
       beacon(body) {
-        network.transport.beacon(body) // the beacon left …
+        transport.beacon(body) // the beacon left …
         calls++
         if (calls == 1) {
-          // … and at that moment the journal already says its records are gone
-          const journal = JSON.parse(localStorage.getItem('j:A')!)
-          expect(journal.deleted).toHaveLength(50)
+          whenStopped()
           throw STOPPED // … and the call never returns
         }
         return true
       },
     }
+  }
+
+  it('beacons each record once, and journals the beaconed ones as deleted before the beacon', async () => {
+    const o = origin()
+    const network = recordingApi()
+    const interrupting = stoppedInFirstBeacon(network.transport, () => {
+      // … and at that moment the journal already says its records are gone
+      const journal = JSON.parse(localStorage.getItem('j:A')!)
+      expect(journal.deleted).toHaveLength(50)
+    })
     const a = o.tab('A', interrupting)
     await a.track(...Array.from({ length: 70 }, (_, i) => i))
-    const extra = [newRecord(keyOf(), 'A', command(70)), newRecord(keyOf(), 'A', command(71))]
+    const extra = [newRecord(nextKey(), 'A', command(70)), newRecord(nextKey(), 'A', command(71))]
     expect(() => a.box.unload(extra)).toThrow(STOPPED) // pagehide
     a.box.unload([]) // visibilitychange to hidden
     expect(network.beaconed.sort((x, y) => x - y)).toEqual(Array.from({ length: 72 }, (_, i) => i))
@@ -145,20 +110,12 @@ describe('an unload the browser interrupts inside sendBeacon, then runs again', 
 
   it('a page that dies after the interrupted unload: the next tab applies its journal and sends nothing twice', async () => {
     const o = origin()
-    const network = api()
-    let calls = 0
-    const interrupting: Transport = {
-      post: network.transport.post,
-      beacon(body) {
-        network.transport.beacon(body)
-        if (++calls == 1) throw STOPPED
-        return true
-      },
-    }
+    const network = recordingApi()
+    const interrupting = stoppedInFirstBeacon(network.transport)
     const a = o.tab('A', interrupting)
     await a.track(0, 1, 2)
     // the page dies in the handler: no storage work runs after it
-    expect(() => a.box.unload([newRecord(keyOf(), 'A', command(3))])).toThrow(STOPPED)
+    expect(() => a.box.unload([newRecord(nextKey(), 'A', command(3))])).toThrow(STOPPED)
     // what storage holds is stale (0-2 still there); the journal says they left
     const b = o.tab('B', network.transport)
     await settle()
@@ -172,9 +129,7 @@ describe('an unload the browser interrupts inside sendBeacon, then runs again', 
 
 describe('an unload the browser stops before the beacon leaves', () => {
   it('stopped while the beacon body is built: the journal still keeps the records, the next tab sends each once', async () => {
-    const o = origin()
-    const network = api()
-    const a = o.tab('A', network.transport)
+    const { o, network, a } = originWithTabA()
     await a.track(0, 1)
     const stringify = JSON.stringify
     // the handler stops while it builds the first request body (the journal is written with the same function)
@@ -182,7 +137,7 @@ describe('an unload the browser stops before the beacon leaves', () => {
       if ((value as { sdk?: unknown } | null)?.sdk !== undefined) throw new Error('the browser stopped the handler')
       return stringify(value, ...(rest as [])) as string
     })
-    expect(() => a.box.unload([newRecord(keyOf(), 'A', command(2))])).toThrow('the browser stopped the handler')
+    expect(() => a.box.unload([newRecord(nextKey(), 'A', command(2))])).toThrow('the browser stopped the handler')
     vi.mocked(JSON.stringify).mockRestore()
     expect(network.beaconed).toEqual([])
     const journal = JSON.parse(localStorage.getItem('j:A')!)
@@ -201,10 +156,8 @@ describe('an unload the browser stops before the beacon leaves', () => {
 
 describe('ownership is checked in IndexedDB right before each send', () => {
   it('a tab taken for gone (frozen) whose records another tab adopted does not send them when it runs again', async () => {
-    const o = origin({ lease: 35_000 })
-    const network = api()
+    const { o, network, a } = originWithTabA({ lease: 35_000 })
     network.setDown(true)
-    const a = o.tab('A', network.transport)
     await a.track(0, 1, 2)
     await pass(1000) // A tried and failed: it waits for its retry
     expect(network.delivered).toEqual([])
@@ -219,10 +172,8 @@ describe('ownership is checked in IndexedDB right before each send', () => {
   })
 
   it("a record leased by its owner's request in flight is not adopted until its lease ends", async () => {
-    const o = origin({ lease: 35_000 })
-    const network = api()
+    const { o, network, a } = originWithTabA({ lease: 35_000 })
     network.setLatency(10_000)
-    const a = o.tab('A', network.transport)
     await a.track(0, 1)
     await pass(1000) // A's request is in flight: its records are leased
     const b = o.tab('B', network.transport)
@@ -238,10 +189,8 @@ describe('ownership is checked in IndexedDB right before each send', () => {
   })
 
   it('a failed request ends the lease: a tab gone during an outage has its records adopted at once', async () => {
-    const o = origin({ lease: 35_000 })
-    const network = api()
+    const { o, network, a } = originWithTabA({ lease: 35_000 })
     network.setDown(true)
-    const a = o.tab('A', network.transport)
     await a.track(0, 1)
     await pass(1000)
     const b = o.tab('B', network.transport)
@@ -251,10 +200,8 @@ describe('ownership is checked in IndexedDB right before each send', () => {
   })
 
   it('tabs adopting at the same time: each record goes to one of them, and is sent once', async () => {
-    const o = origin()
-    const network = api()
+    const { o, network, a } = originWithTabA()
     network.setDown(true)
-    const a = o.tab('A', network.transport)
     await a.track(0, 1, 2, 3)
     await pass(1000)
     const others = ['B', 'C', 'D'].map((id) => o.tab(id, network.transport))
@@ -268,10 +215,10 @@ describe('ownership is checked in IndexedDB right before each send', () => {
 
   it('a record only unload kept (a refused beacon), the page living on: sent once by its owner', async () => {
     const o = origin()
-    const network = api()
+    const network = recordingApi()
     const a = o.tab('A', { post: network.transport.post, beacon: () => false })
     await a.track(0)
-    a.box.unload([newRecord(keyOf(), 'A', command(1))])
+    a.box.unload([newRecord(nextKey(), 'A', command(1))])
     await pass(2000)
     expect(network.delivered).toEqual([0, 1])
     expect(await stored(a.db)).toEqual([])
@@ -280,11 +227,9 @@ describe('ownership is checked in IndexedDB right before each send', () => {
 
 describe('unreadable storage never blocks what is readable', () => {
   it('garbage and broken records beside intact ones: intact ones delivered once, the rest deleted and reported', async () => {
-    const o = origin()
-    const network = api()
-    const a = o.tab('A', network.transport)
+    const { o, network, a } = originWithTabA()
     const db = await a.db
-    const intact = [0, 1, 2].map((i) => newRecord(keyOf(), 'gone', command(i)))
+    const intact = [0, 1, 2].map((i) => newRecord(nextKey(), 'gone', command(i)))
     for (const r of intact) await set(storageKey(r.key), r, db)
     const broken = { ...intact[0], key: 'broken' }
     await set(storageKey('broken'), { ...broken, command: { name: 'crm/events' } }, db)
@@ -305,11 +250,9 @@ describe('unreadable storage never blocks what is readable', () => {
 
 describe('the legacy 0.1.0 format', () => {
   it('records `{k, o, c, n}` and journals `[[deleted], [kept]]` of a gone tab are migrated and sent once', async () => {
-    const o = origin()
-    const network = api()
-    const a = o.tab('A', network.transport)
+    const { o, network, a } = originWithTabA()
     const db = await a.db
-    const legacy = (i: number) => ({ k: keyOf(), o: 'old-tab', c: command(i), n: 1 })
+    const legacy = (i: number) => ({ k: nextKey(), o: 'old-tab', c: command(i), n: 1 })
     const [r0, r1, r2] = [legacy(0), legacy(1), legacy(2)]
     await set(r0.k, r0, db)
     await set(r1.k, r1, db)
@@ -324,10 +267,8 @@ describe('the legacy 0.1.0 format', () => {
   })
 
   it('a 0.1.0 record of a tab that is still alive is left to it', async () => {
-    const o = origin()
-    const network = api()
-    const a = o.tab('A', network.transport)
-    const record = { k: keyOf(), o: 'old-tab', c: command(0), n: 1 }
+    const { a } = originWithTabA()
+    const record = { k: nextKey(), o: 'old-tab', c: command(0), n: 1 }
     await set(record.k, record, await a.db)
     expect(await a.box.adopt((tab) => tab == 'A' || tab == 'old-tab')).toBe(1)
     expect(await get(record.k, await a.db)).toEqual(record)

@@ -10,11 +10,7 @@ import { validateCommand } from '../../demo/server/api.mjs'
 import { mapEvent } from '../../src/mapping'
 import { ecommerceEvents, MAX_PRODUCTS, tidy, toNumber } from '../../src/mapping/ecommerce'
 import type { Command, EventCommand, SegmentEvent } from '../../src/mapping/types'
-import { context, EXTRAS, options, TOKEN, track } from './fixtures'
-
-const MID = 'ajs-next-1714557598123-6f1c0b1e-6b2b-4a43-9a0e-0d2f3c1a5b7e'
-const IDS = { registered: 'user-42', cookie: 'a1b2c3d4-anon' }
-const SECONDS = 1714557598.123
+import { context, eventCommand, EXTRAS, IDS, MID, options, SECONDS, TOKEN, track } from './fixtures'
 
 afterEach(() => {
   expect(({} as Record<string, unknown>).polluted).toBeUndefined()
@@ -38,6 +34,24 @@ const mug = {
   quantity: 3,
 }
 const fern = { sku: 'FERN-2', name: 'Fern', price: 5, url: 'https://shop.example/fern', image_url: 'https://shop.example/fern.png' }
+/** `mug` as every ecommerce event maps it: Infinario's product fields. */
+const MUG_MAPPED = {
+  product_id: 'p-1',
+  title: 'Mug',
+  sku: 'MUG-1',
+  brand: 'Fern & Co',
+  variant: 'red',
+  category: 'Kitchen',
+  price: 19.99,
+}
+/** product_list and product_ids of an order of three mugs and a fern. */
+const MUG_AND_FERN_LISTS = {
+  product_list: [
+    { product_id: 'p-1', quantity: 3 },
+    { product_id: 'FERN-2', quantity: 1 },
+  ],
+  product_ids: ['p-1', 'FERN-2'],
+}
 const order = () => ({
   order_id: 'o-1001',
   affiliation: 'Web shop',
@@ -54,10 +68,7 @@ const order = () => ({
 describe('Order Completed', () => {
   it('is one purchase, then one purchase_item per product, in order, with derived message_ids', () => {
     const { out, o } = shop('Order Completed', order())
-    const event = (type: string, properties: Record<string, unknown>) => ({
-      name: 'crm/events',
-      data: { customer_ids: IDS, company_id: TOKEN, project_id: TOKEN, type, timestamp: SECONDS, properties: { ...EXTRAS, ...properties } },
-    })
+    const event = (type: string, properties: Record<string, unknown>) => eventCommand(type, { ...EXTRAS, ...properties })
     expect(out).toEqual([
       event('purchase', {
         message_id: MID,
@@ -65,11 +76,7 @@ describe('Order Completed', () => {
         purchase_status: 'success',
         total_price: 64.97,
         total_quantity: 4,
-        product_list: [
-          { product_id: 'p-1', quantity: 3 },
-          { product_id: 'FERN-2', quantity: 1 },
-        ],
-        product_ids: ['p-1', 'FERN-2'],
+        ...MUG_AND_FERN_LISTS,
         local_currency: 'EUR',
         voucher_code: 'SPRING',
         voucher_value: 2.5,
@@ -83,13 +90,7 @@ describe('Order Completed', () => {
         message_id: MID + ':item:0',
         purchase_id: 'o-1001',
         purchase_status: 'success',
-        product_id: 'p-1',
-        title: 'Mug',
-        sku: 'MUG-1',
-        brand: 'Fern & Co',
-        variant: 'red',
-        category: 'Kitchen',
-        price: 19.99,
+        ...MUG_MAPPED,
         quantity: 3,
         total_price: 59.97,
         local_currency: 'EUR',
@@ -397,13 +398,7 @@ describe('Product Viewed', () => {
     expect(out[0].data.properties).toEqual({
       ...EXTRAS,
       message_id: MID,
-      product_id: 'p-1',
-      title: 'Mug',
-      sku: 'MUG-1',
-      brand: 'Fern & Co',
-      variant: 'red',
-      category: 'Kitchen',
-      price: 19.99,
+      ...MUG_MAPPED,
       local_currency: 'EUR',
       quantity: 3,
       position: 3,
@@ -443,13 +438,7 @@ describe('Product Added / Product Removed', () => {
       ...EXTRAS,
       message_id: MID,
       action,
-      product_id: 'p-1',
-      title: 'Mug',
-      sku: 'MUG-1',
-      brand: 'Fern & Co',
-      variant: 'red',
-      category: 'Kitchen',
-      price: 19.99,
+      ...MUG_MAPPED,
       local_currency: 'EUR',
       quantity: 3,
       cart_id: 'cart-7',
@@ -479,11 +468,7 @@ describe('Checkout Started', () => {
       message_id: MID,
       step_title: 'checkout_started',
       total_price: 30,
-      product_list: [
-        { product_id: 'p-1', quantity: 3 },
-        { product_id: 'FERN-2', quantity: 1 },
-      ],
-      product_ids: ['p-1', 'FERN-2'],
+      ...MUG_AND_FERN_LISTS,
       local_currency: 'EUR',
       order_id: 'o-1',
       revenue: 25,

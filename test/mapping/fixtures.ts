@@ -47,6 +47,18 @@ export const EXTRAS = {
 export const TOKEN = '0c4a1f4e-2f7b-11ef-9c39-0242ac120002'
 export const NOW = 1714557600000 // 2024-05-01T10:00:00.000Z
 export const TS = new Date('2024-05-01T09:59:58.123Z')
+/** TS in seconds, as Infinario takes a timestamp. */
+export const SECONDS = 1714557598.123
+/** The messageId of the fixture events. */
+export const MID = 'ajs-next-1714557598123-6f1c0b1e-6b2b-4a43-9a0e-0d2f3c1a5b7e'
+/** The customer ids of the fixture events: their userId and anonymousId. */
+export const IDS = { registered: 'user-42', cookie: 'a1b2c3d4-anon' }
+
+/** The crm/events command a fixture event of `type` becomes, with exactly `properties`. */
+export const eventCommand = (type: string, properties: Record<string, unknown>) => ({
+  name: 'crm/events',
+  data: { customer_ids: IDS, company_id: TOKEN, project_id: TOKEN, type, timestamp: SECONDS, properties },
+})
 
 export const options = (o: Omit<Partial<MapOptions>, 'warn' | 'drop'> = {}) => ({
   projectToken: TOKEN,
@@ -59,7 +71,7 @@ export const options = (o: Omit<Partial<MapOptions>, 'warn' | 'drop'> = {}) => (
 })
 
 const base = () => ({
-  messageId: 'ajs-next-1714557598123-6f1c0b1e-6b2b-4a43-9a0e-0d2f3c1a5b7e',
+  messageId: MID,
   anonymousId: 'a1b2c3d4-anon',
   userId: 'user-42',
   timestamp: TS,
@@ -74,20 +86,22 @@ export const track = (e: Partial<SegmentEvent> = {}): SegmentEvent => ({
   ...e,
 })
 
+/** A page call's properties as analytics-next fills them: page context, the call's properties, category and name. */
+export const pageProperties = () => ({
+  path: '/p',
+  referrer: '',
+  search: URL_.slice(URL_.indexOf('?')),
+  title: 'Shop',
+  url: URL_,
+  category: 'Shoes',
+  name: 'Product',
+})
+
 export const page = (e: Partial<SegmentEvent> = {}): SegmentEvent => ({
   ...base(),
   type: 'page',
   name: 'Product',
   category: 'Shoes',
-  // as analytics-next fills them: page context, the call's properties, category and name
-  properties: {
-    path: '/p',
-    referrer: '',
-    search: URL_.slice(URL_.indexOf('?')),
-    title: 'Shop',
-    url: URL_,
-    category: 'Shoes',
-    name: 'Product',
-  },
+  properties: pageProperties(),
   ...e,
 })

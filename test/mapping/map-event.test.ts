@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { customerIds, mapEvent, sessionEvent, toMs } from '../../src/mapping'
 import type { EventCommand, SegmentEvent } from '../../src/mapping/types'
-import { context, EXTRAS, NOW, options, page, TOKEN, track, TS, URL_ } from './fixtures'
-
-const IDS = { registered: 'user-42', cookie: 'a1b2c3d4-anon' }
-const MID = 'ajs-next-1714557598123-6f1c0b1e-6b2b-4a43-9a0e-0d2f3c1a5b7e'
-const SECONDS = 1714557598.123
+import { context, eventCommand, EXTRAS, IDS, MID, NOW, options, page, pageProperties, SECONDS, TOKEN, track, TS, URL_ } from './fixtures'
 
 describe('identify', () => {
   it('is crm/customers with properties = traits (flattened, sanitized)', () => {
@@ -53,17 +49,7 @@ describe('track', () => {
   it('is crm/events with message_id, the event properties, then the context extras', () => {
     const o = options()
     const [c] = mapEvent(track(), o)
-    expect(c).toEqual({
-      name: 'crm/events',
-      data: {
-        customer_ids: IDS,
-        company_id: TOKEN,
-        project_id: TOKEN,
-        type: 'Order Completed',
-        timestamp: SECONDS,
-        properties: { message_id: MID, order_id: 'o-1', revenue: 25.5, currency: 'EUR', ...EXTRAS },
-      },
-    })
+    expect(c).toEqual(eventCommand('Order Completed', { message_id: MID, order_id: 'o-1', revenue: 25.5, currency: 'EUR', ...EXTRAS }))
     expect(Object.keys(c.data.properties)).toEqual(['message_id', 'order_id', 'revenue', 'currency', ...Object.keys(EXTRAS)])
     expect('age' in c.data).toBe(false)
     expect(o.warn).not.toHaveBeenCalled()
@@ -168,30 +154,8 @@ describe('page and screen', () => {
   it('page is crm/events "page_visit" with the page properties, name, category and the context extras', () => {
     const o = options()
     const [c] = mapEvent(page(), o)
-    expect(c).toEqual({
-      name: 'crm/events',
-      data: {
-        customer_ids: IDS,
-        company_id: TOKEN,
-        project_id: TOKEN,
-        type: 'page_visit',
-        timestamp: SECONDS,
-        // the page's own path and title win over the (equal) context extras
-        properties: Object.assign(
-          {
-            message_id: MID,
-            path: '/p',
-            referrer: '',
-            search: URL_.slice(URL_.indexOf('?')),
-            title: 'Shop',
-            url: URL_,
-            category: 'Shoes',
-            name: 'Product',
-          },
-          EXTRAS,
-        ),
-      },
-    })
+    // the page's own path and title win over the (equal) context extras
+    expect(c).toEqual(eventCommand('page_visit', Object.assign({ message_id: MID, ...pageProperties() }, EXTRAS)))
     expect(Object.keys(c.data.properties).slice(0, 9)).toEqual([
       'message_id',
       'path',
@@ -220,17 +184,9 @@ describe('page and screen', () => {
   it('screen is crm/events "screen_visit" with screen_name', () => {
     const ev: SegmentEvent = { ...page(), type: 'screen', name: 'Checkout', category: 'Cart', properties: { step: 2 } }
     const [c] = mapEvent(ev, options())
-    expect(c).toEqual({
-      name: 'crm/events',
-      data: {
-        customer_ids: IDS,
-        company_id: TOKEN,
-        project_id: TOKEN,
-        type: 'screen_visit',
-        timestamp: SECONDS,
-        properties: { message_id: MID, step: 2, screen_name: 'Checkout', name: 'Checkout', category: 'Cart', ...EXTRAS },
-      },
-    })
+    expect(c).toEqual(
+      eventCommand('screen_visit', { message_id: MID, step: 2, screen_name: 'Checkout', name: 'Checkout', category: 'Cart', ...EXTRAS }),
+    )
     expect(Object.keys(c.data.properties).slice(0, 5)).toEqual(['message_id', 'step', 'screen_name', 'name', 'category'])
   })
 
