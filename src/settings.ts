@@ -102,7 +102,7 @@ function readSetting<T>(name: string, value: unknown, read: Reader<T>, what: str
   try {
     result = read(value)
   } catch {
-    result = undefined
+    // result stays undefined: the value is invalid
   }
   if (result === undefined) return fail(name, what, value)
   return result
