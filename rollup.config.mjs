@@ -60,7 +60,7 @@ export default [
         ecma: 2020,
         compress: { passes: 3, unsafe_arrows: true },
         // internal option names only: stored and wire field names must keep theirs
-        mangle: { properties: { regex: /^(journalPrefix|journalPrefix010|otherKeys|batchSize|flushInterval|retryNow)$/ } },
+        mangle: { properties: { regex: /^(journalPrefix|journalPrefix010|otherKeys|batchSize|flushInterval|retryNow|keyPrefix|activity)$/ } },
         format: { comments: false },
       }),
       size(),

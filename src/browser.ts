@@ -8,9 +8,9 @@
 import { infinarioDestination, version } from './plugin'
 import type { Settings } from './settings'
 
-type Analytics = unknown[] & { register?: (p: unknown) => unknown }
-const w = window as unknown as { InfinarioDestination: unknown; analytics?: Analytics }
-w.InfinarioDestination = { infinarioDestination, version }
+type Analytics = unknown[] & { register?: (plugin: unknown) => unknown }
+const page = window as unknown as { InfinarioDestination: unknown; analytics?: Analytics }
+page.InfinarioDestination = { infinarioDestination, version }
 
 /** `data-customer-ids` as JSON; text that is not JSON is passed on as it is, so that load() rejects it naming the setting. */
 function customerIds(text: string | undefined): unknown {
@@ -22,17 +22,21 @@ function customerIds(text: string | undefined): unknown {
   }
 }
 
-const d = (document.currentScript as HTMLScriptElement | null)?.dataset
-if (d?.projectToken != null) {
+const data = (document.currentScript as HTMLScriptElement | null)?.dataset
+if (data?.projectToken != null) {
   const plugin = infinarioDestination({
-    projectToken: d.projectToken,
-    apiUrl: d.apiUrl,
-    sessionTimeoutMs: d.sessionTimeoutMs ? +d.sessionTimeoutMs : undefined,
-    customerIds: customerIds(d.customerIds) as Settings['customerIds'],
+    projectToken: data.projectToken,
+    apiUrl: data.apiUrl,
+    sessionTimeoutMs: data.sessionTimeoutMs ? Number(data.sessionTimeoutMs) : undefined,
+    customerIds: customerIds(data.customerIds) as Settings['customerIds'],
     // present (also empty) means on, "false" means off: like data-debug
-    ecommerce: d.ecommerce != null && d.ecommerce != 'false',
-    debug: d.debug != null && d.debug != 'false',
+    ecommerce: data.ecommerce != null && data.ecommerce != 'false',
+    debug: data.debug != null && data.debug != 'false',
   })
-  const a = (w.analytics ||= [] as unknown as Analytics)
-  a.register ? a.register(plugin) : a.push(['register', plugin])
+  // nothing on the page yet: an array, which the snippet picks up
+  if (!page.analytics) page.analytics = [] as unknown as Analytics
+  const analytics = page.analytics
+  // a stub or library with register() takes the plugin; a plain array queues the call
+  if (analytics.register) analytics.register(plugin)
+  else analytics.push(['register', plugin])
 }

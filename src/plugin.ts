@@ -27,53 +27,61 @@ export const uid = (): string =>
   crypto.randomUUID?.() ?? Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2)
 
 /** Everything that runs once per page for a valid configuration. */
-function start(cfg: Config) {
+function start(config: Config) {
   let analytics: Analytics | undefined
   const tab = uid().slice(0, 8)
-  let seq = 0
-  const log = (...args: unknown[]) => cfg.debug && console.log('[Infinario]', ...args)
-  const warn = (message: string, always?: boolean) => (always || cfg.debug) && console.warn('[Infinario] ' + message)
+  let sequence = 0
+  /** Logs delivery details, with the debug setting only. */
+  function log(...args: unknown[]) {
+    if (config.debug) console.log('[Infinario]', ...args)
+  }
+  /** Warns on the console: with the debug setting, or `always` for what the page's developer must fix. */
+  function warn(message: string, always?: boolean) {
+    if (always || config.debug) console.warn('[Infinario] ' + message)
+  }
   const report = (reason: string, detail?: Record<string, unknown>) => {
     log('delivery failure:', reason, detail)
     analytics?.emit('error', { code: 'delivery_failure', reason, ...detail })
   }
-  const fallback = (e: unknown) => {
-    warn('IndexedDB unavailable, events are kept in memory for this page: ' + e)
-    return (db = Promise.resolve(memoryStore()))
+  const fallback = (error: unknown) => {
+    warn('IndexedDB unavailable, events are kept in memory for this page: ' + error)
+    db = Promise.resolve(memoryStore())
+    return db
   }
   const now = Date.now
   const locks = globalThis.navigator?.locks
-  const name = 'infinario-' + cfg.projectToken
-  const heartbeatPrefix = name + HEARTBEAT_PART
+  const storageName = 'infinario-' + config.projectToken
+  const heartbeatPrefix = storageName + HEARTBEAT_PART
   // which tabs are alive: held Web Locks, else fresh heartbeats (see delivery/tabs.ts)
   const tabReady = locks ? holdTabLock(locks, tab) : Promise.resolve()
   if (!locks) startHeartbeat(heartbeatPrefix, tab, now)
-  let db: Promise<UseStore> = tabReady.then(() => openStore(name)).catch(fallback)
-  const box = outbox({
-    transport: httpTransport(cfg.apiUrl + '/bulk'),
+  let db: Promise<UseStore> = tabReady.then(() => openStore(storageName)).catch(fallback)
+  const commandOutbox = outbox({
+    transport: httpTransport(config.apiUrl + '/bulk'),
     store: () => db,
     tab,
-    journalPrefix: name + JOURNAL_PART,
-    journalPrefix010: name + ':',
+    journalPrefix: storageName + JOURNAL_PART,
+    journalPrefix010: storageName + ':',
     otherKeys: [SESSION_KEY, SESSION_KEY_010],
-    batchSize: cfg.maxBatchSize,
-    flushInterval: cfg.flushIntervalMs,
+    batchSize: config.maxBatchSize,
+    flushInterval: config.flushIntervalMs,
     // without Web Locks a tab may be taken for gone while its request runs: a send claims its records
     lease: locks ? 0 : LEASE_MS,
     report,
     log,
     version,
   })
-  const key = () => now().toString(36).padStart(9, '0') + tab + (seq++).toString(36).padStart(5, '0')
-  const ses = sessions({
+  /** A new record key prefix: time first, so that keys sort in the order of the calls of all tabs. */
+  const newKeyPrefix = () => now().toString(36).padStart(9, '0') + tab + (sequence++).toString(36).padStart(5, '0')
+  const sessionQueue = sessions({
     store: () => db,
     fallback,
-    outbox: box,
-    timeout: cfg.sessionTimeoutMs,
-    token: cfg.projectToken,
+    outbox: commandOutbox,
+    timeout: config.sessionTimeoutMs,
+    token: config.projectToken,
     tab,
     uid,
-    key,
+    key: newKeyPrefix,
     now,
     report,
   })
@@ -82,7 +90,7 @@ function start(cfg: Config) {
   // records and unload journals of tabs that are gone (closed, crashed, reloaded) are adopted
   const adopt = async () => {
     const alive = locks ? await lockedTabs(locks) : heartbeats(heartbeatPrefix, now)
-    const leftAlone = await box.adopt(alive)
+    const leftAlone = await commandOutbox.adopt(alive)
     // without Web Locks a tab that looked alive may have crashed: look again once its heartbeat is stale
     if (!locks && leftAlone) setTimeout(adoptOnce, HEARTBEAT_STALE)
   }
@@ -92,7 +100,7 @@ function start(cfg: Config) {
   }
   adoptOnce()
 
-  const hide = () => ses.unload()
+  const hide = () => sessionQueue.unload()
   // Firefox aborts the script of a closing tab wherever it is in pagehide (even inside sendBeacon),
   // but lets beforeunload run to its end: pending commands leave there first, and pagehide then
   // finds nothing left to send. Chromium, WebKit and Firefox keep the page in the bfcache with it.
@@ -101,40 +109,50 @@ function start(cfg: Config) {
   addEventListener('visibilitychange', () => {
     if (document.visibilityState == 'hidden') hide()
   })
-  addEventListener('online', box.retryNow)
+  addEventListener('online', commandOutbox.retryNow)
 
-  const prefs = (ev: SegmentEvent) =>
-    (ev.context as { consent?: { categoryPreferences?: Record<string, unknown> } })?.consent?.categoryPreferences
+  const consentPreferences = (event: SegmentEvent) =>
+    (event.context as { consent?: { categoryPreferences?: Record<string, unknown> } })?.consent?.categoryPreferences
+  /** Whether the call grants every category that consentCategories requires: its own `true`, not an inherited one. */
+  const consented = (event: SegmentEvent) => {
+    const preferences = consentPreferences(event)
+    return config.consentCategories.every(
+      (category) => !!preferences && Object.hasOwn(preferences, category) && preferences[category] === true,
+    )
+  }
   return {
-    attach(a: Analytics) {
-      analytics = a
-      a.on('reset', () => ses.push({ k: key(), act: { at: now(), reset: true, ids: {}, props: {} }, cmds: [] }))
+    attach(instance: Analytics) {
+      analytics = instance
+      instance.on('reset', () =>
+        sessionQueue.push({ keyPrefix: newKeyPrefix(), activity: { at: now(), reset: true, ids: {}, props: {} }, commands: [] }),
+      )
     },
-    handle(ev: SegmentEvent) {
+    handle(event: SegmentEvent) {
       try {
-        const p = prefs(ev)
-        if (!cfg.consentCategories.every((c) => p && Object.hasOwn(p, c) && p[c] === true)) return
+        if (!consented(event)) return
         const at = now()
-        const k = key()
-        cookies.add(ev.anonymousId)
-        const cmds = mapEvent(ev, {
-          projectToken: cfg.projectToken,
-          eventNames: cfg.eventNames,
-          customerIds: cfg.customerIds,
-          ecommerce: cfg.ecommerce,
+        const keyPrefix = newKeyPrefix()
+        cookies.add(event.anonymousId)
+        const commands = mapEvent(event, {
+          projectToken: config.projectToken,
+          eventNames: config.eventNames,
+          customerIds: config.customerIds,
+          ecommerce: config.ecommerce,
           now: at,
-          id: k,
+          id: keyPrefix,
           warn,
           drop: report,
           knownCookie: (id) => cookies.has(id),
         })
         // the session follows the ids of the call that caused it (its own anonymousId, also for an alias)
-        const ids = customerIds(ev, cfg.customerIds)
-        const opens = ev.type == 'page' || ev.type == 'screen'
-        ses.push({ k, cmds, act: { at: toMs(ev.timestamp, at), opens, ids, props: opens ? sessionProps(ev.context) : {} } })
-      } catch (e) {
+        const ids = customerIds(event, config.customerIds)
+        const opens = event.type == 'page' || event.type == 'screen'
+        const activityAt = toMs(event.timestamp, at)
+        const props = opens ? sessionProps(event.context) : {}
+        sessionQueue.push({ keyPrefix, commands, activity: { at: activityAt, opens, ids, props } })
+      } catch (error) {
         // an event that throws when read (a hostile Proxy or getter)
-        log(e)
+        log(error)
         report('invalid_event')
       }
     },
@@ -157,20 +175,24 @@ function start(cfg: Config) {
  * ```
  */
 export function infinarioDestination(settings: Settings): Plugin {
-  let cfg: Config | undefined
-  let error: unknown
+  let config: Config | undefined
+  let settingsError: unknown
   try {
-    cfg = configure(settings)
-  } catch (e) {
-    error = e
+    config = configure(settings)
+  } catch (error) {
+    settingsError = error
   }
   let core: ReturnType<typeof start> | undefined
-  const get = () => (core ??= start(cfg!))
+  /** The page's running destination, started on first use: by load() or by a hook called before it. */
+  const started = () => {
+    if (!core) core = start(config!)
+    return core
+  }
   const hook = (ctx: Context) => {
     try {
-      if (cfg) get().handle(ctx.event as SegmentEvent)
-    } catch (e) {
-      if (cfg?.debug) console.error('[Infinario]', e)
+      if (config) started().handle(ctx.event as SegmentEvent)
+    } catch (error) {
+      if (config?.debug) console.error('[Infinario]', error)
     }
     return ctx
   }
@@ -178,13 +200,13 @@ export function infinarioDestination(settings: Settings): Plugin {
     name: 'Infinario',
     type: 'destination',
     version,
-    isLoaded: () => !!cfg,
+    isLoaded: () => !!config,
     async load(_ctx, analytics) {
-      if (!cfg) {
-        console.error(String(error))
-        throw error
+      if (!config) {
+        console.error(String(settingsError))
+        throw settingsError
       }
-      get().attach(analytics)
+      started().attach(analytics)
     },
     track: hook,
     identify: hook,

@@ -73,64 +73,129 @@ export const isLoopback = (host: string) => /^(localhost|127(\.\d+){3}|\[::1\])$
 /** The longest delay a browser timer honours (2^31 - 1 ms, about 24.8 days). */
 const MAX_DELAY = 2 ** 31 - 1
 
-/** Validates settings and fills defaults; throws an Error naming the first bad setting. */
+/** Bloomreach's default tracking host. */
+const DEFAULT_API_URL = 'https://api.exponea.com'
+
+/** The rule of one setting: its normalised value, or undefined when `value` is invalid. */
+type Reader<T> = (value: unknown) => T | undefined
+
+/** `value` as shown in an error: its JSON, or its type when it has none that can be written (BigInt, a cycle, a throwing getter). */
+function describeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return typeof value
+  }
+}
+
+/** Throws the Error that names the setting `name`, says `what` is wrong and shows the `value` it got. */
+function fail(name: string, what: string, value: unknown): never {
+  throw new Error(`Infinario: setting "${name}" ${what}, got ${describeValue(value)}`)
+}
+
+/**
+ * The setting `name` read by `read`, or a thrown Error naming it. A value that throws while it is
+ * inspected (a hostile getter or Proxy) is invalid too.
+ */
+function readSetting<T>(name: string, value: unknown, read: Reader<T>, what: string): T {
+  let result: T | undefined
+  try {
+    result = read(value)
+  } catch {
+    // result stays undefined: the value is invalid
+  }
+  if (result === undefined) return fail(name, what, value)
+  return result
+}
+
+/** A shallow copy of an object. */
+function copyObject(value: unknown): Record<string, unknown> | undefined {
+  if (value === null || typeof value != 'object') return undefined
+  return { ...value }
+}
+
+/** The token without surrounding white space, when any is left. */
+function readToken(value: unknown): string | undefined {
+  if (typeof value != 'string') return undefined
+  const token = value.trim()
+  if (token == '') return undefined
+  return token
+}
+
+/** The API base URL without a trailing slash, when it is https:, or http: on a loopback host. */
+function readApiUrl(value: unknown): string | undefined {
+  if (typeof value != 'string' && !(value instanceof URL)) return undefined
+  const url = new URL(value)
+  const allowed = url.protocol == 'https:' || (url.protocol == 'http:' && isLoopback(url.hostname))
+  if (!allowed) return undefined
+  // the query and the fragment are dropped: requests append their own path to this base
+  return (url.origin + url.pathname).replace(/\/+$/, '')
+}
+
+/** A whole number of `min` to `max`, as is. */
+function wholeNumberFrom(min: number, max: number): Reader<number> {
+  return (value) => {
+    if (!Number.isInteger(value)) return undefined
+    const number = value as number
+    if (number < min || number > max) return undefined
+    return number
+  }
+}
+
+/** The event-name map as is, when it is a plain object whose values are all non-empty strings. */
+function readEventNames(value: unknown): Record<string, string> | undefined {
+  const prototype = Object.getPrototypeOf(value)
+  // a plain object only: the entries of a Map or a class instance are not its own enumerable properties
+  if (prototype !== Object.prototype && prototype !== null) return undefined
+  const names = value as Record<string, unknown>
+  const valid = Object.values(names).every((type) => typeof type == 'string' && type != '')
+  if (!valid) return undefined
+  return names as Record<string, string>
+}
+
+/** A copy of the category array, when every element is a string. */
+function readCategories(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined
+  if (!value.every((category) => typeof category == 'string')) return undefined
+  // filter skips the holes of a sparse array, as every did: the copy is dense
+  return value.filter(() => true)
+}
+
+/** The boolean as is. */
+function readBoolean(value: unknown): boolean | undefined {
+  if (typeof value != 'boolean') return undefined
+  return value
+}
+
+/** The whole number setting `name`, or a thrown Error naming it and its range. */
+function readWholeNumber(name: string, value: unknown, min: number, max: number): number {
+  return readSetting(name, value, wholeNumberFrom(min, max), `must be a whole number from ${min} to ${max}`)
+}
+
+/** A snapshot of the customerIds mapping, or a thrown Error that says what is wrong with it. */
+function readCustomerIds(value: unknown): IdMapping {
+  const mapping = readIdMapping(value)
+  // readIdMapping returns the error message of an invalid mapping instead of the mapping
+  if (typeof mapping == 'string') return fail('customerIds', mapping, value)
+  return mapping
+}
+
+/**
+ * Validates settings and fills defaults; throws an Error naming the first bad setting. Settings
+ * are checked in the order of {@link Settings}, so the first bad one is the one reported.
+ */
 export function configure(settings: unknown): Config {
-  let s = {} as Record<string, unknown>
-  /** throws naming `name` and saying `what` is wrong with its value `v` */
-  const fail = (name: string, what: string, v: unknown): never => {
-    let got
-    try {
-      got = JSON.stringify(v) ?? String(v)
-    } catch {
-      got = typeof v
-    }
-    throw new Error(`Infinario: setting "${name}" ${what}, got ${got}`)
-  }
-  /** throws naming `name` unless `ok(value)`; a value that throws when inspected is bad too */
-  const check = (name: string, ok: (v: any) => unknown, what: string, v = name == 'settings' ? settings : s[name]) => {
-    let good
-    try {
-      good = ok(v)
-    } catch {}
-    if (!good) fail(name, what, v)
-  }
-  const num = (name: string, dflt: number, min: number, max: number) => {
-    s[name] ??= dflt
-    check(name, (v) => Number.isInteger(v) && v >= min && v <= max, `must be a whole number from ${min} to ${max}`)
-  }
-  check('settings', (v) => v && typeof v == 'object' && (s = { ...v }), 'must be an object')
-  check('projectToken', (v) => typeof v == 'string' && v.trim(), 'must be a non-empty string')
-  let url: URL
-  s.apiUrl ??= 'https://api.exponea.com'
-  check(
-    'apiUrl',
-    (v) =>
-      (typeof v == 'string' || v instanceof URL) &&
-      ((url = new URL(v)).protocol == 'https:' || (url.protocol == 'http:' && isLoopback(url.hostname))),
-    'must be an https: URL (http: only for localhost)',
-  )
-  num('sessionTimeoutMs', 12e5, 1, MAX_DELAY)
-  num('flushIntervalMs', 1000, 0, MAX_DELAY)
-  num('maxBatchSize', 50, 1, 50)
-  s.eventNames ??= {}
-  check(
-    'eventNames',
-    (v) => [Object.prototype, null].includes(Object.getPrototypeOf(v)) && Object.values(v).every((n) => typeof n == 'string' && n),
-    'must map event names to non-empty strings',
-  )
-  s.consentCategories ??= []
-  check(
-    'consentCategories',
-    (v) => Array.isArray(v) && v.every((c) => typeof c == 'string') && (s.consentCategories = v.filter(() => 1)),
-    'must be an array of strings',
-  )
-  s.customerIds ??= DEFAULT_CUSTOMER_IDS
-  const ids = readIdMapping(s.customerIds)
-  if (typeof ids == 'string') fail('customerIds', ids, s.customerIds)
-  s.customerIds = ids
-  s.ecommerce ??= false
-  check('ecommerce', (v) => typeof v == 'boolean', 'must be true or false')
-  s.debug ??= false
-  check('debug', (v) => typeof v == 'boolean', 'must be true or false')
-  return { ...s, projectToken: (s.projectToken as string).trim(), apiUrl: (url!.origin + url!.pathname).replace(/\/+$/, '') } as Config
+  // a copy: the page's object may be frozen or shared, and unknown settings stay in it as they always have
+  const config = readSetting('settings', settings, copyObject, 'must be an object')
+  config.projectToken = readSetting('projectToken', config.projectToken, readToken, 'must be a non-empty string')
+  config.apiUrl = readSetting('apiUrl', config.apiUrl ?? DEFAULT_API_URL, readApiUrl, 'must be an https: URL (http: only for localhost)')
+  config.sessionTimeoutMs = readWholeNumber('sessionTimeoutMs', config.sessionTimeoutMs ?? 1_200_000, 1, MAX_DELAY)
+  config.flushIntervalMs = readWholeNumber('flushIntervalMs', config.flushIntervalMs ?? 1000, 0, MAX_DELAY)
+  config.maxBatchSize = readWholeNumber('maxBatchSize', config.maxBatchSize ?? 50, 1, 50)
+  config.eventNames = readSetting('eventNames', config.eventNames ?? {}, readEventNames, 'must map event names to non-empty strings')
+  config.consentCategories = readSetting('consentCategories', config.consentCategories ?? [], readCategories, 'must be an array of strings')
+  config.customerIds = readCustomerIds(config.customerIds ?? DEFAULT_CUSTOMER_IDS)
+  config.ecommerce = readSetting('ecommerce', config.ecommerce ?? false, readBoolean, 'must be true or false')
+  config.debug = readSetting('debug', config.debug ?? false, readBoolean, 'must be true or false')
+  return config as Config
 }

@@ -9,32 +9,32 @@ import type { Properties } from './types'
 
 export function contextExtras(context: unknown): Properties {
   try {
-    const c: any = context || {}
-    const p = c.page || {}
-    const m = c.campaign || {}
-    const e = new Map<string, unknown>()
+    const fields: any = context || {}
+    const page = fields.page || {}
+    const campaign = fields.campaign || {}
+    const extras = new Map<string, unknown>()
     addProps(
-      e,
+      extras,
       {
-        location: p.url,
-        path: p.path,
-        referrer: p.referrer,
-        title: p.title,
-        utm_source: m.source,
-        utm_medium: m.medium,
-        utm_campaign: m.name,
-        utm_term: m.term,
-        utm_content: m.content,
-        user_agent: c.userAgent,
-        ...device(c.userAgent, c.userAgentData),
-        locale: c.locale,
-        timezone: c.timezone,
-        library_name: c.library?.name,
-        library_version: c.library?.version,
+        location: page.url,
+        path: page.path,
+        referrer: page.referrer,
+        title: page.title,
+        utm_source: campaign.source,
+        utm_medium: campaign.medium,
+        utm_campaign: campaign.name,
+        utm_term: campaign.term,
+        utm_content: campaign.content,
+        user_agent: fields.userAgent,
+        ...device(fields.userAgent, fields.userAgentData),
+        locale: fields.locale,
+        timezone: fields.timezone,
+        library_name: fields.library?.name,
+        library_version: fields.library?.version,
       },
       255,
     )
-    return Object.fromEntries([...e].filter(([, v]) => v != null && v !== ''))
+    return Object.fromEntries([...extras].filter(([, value]) => value != null && value !== ''))
   } catch {
     return {}
   }
@@ -42,4 +42,4 @@ export function contextExtras(context: unknown): Properties {
 
 /** The context extras a session keeps: location, path, referrer, utm_*, browser, os, device. */
 export const sessionProps = (context: unknown): Properties =>
-  Object.fromEntries(Object.entries(contextExtras(context)).filter(([k]) => /^(location|path|referrer|utm_|browser|os|device)/.test(k)))
+  Object.fromEntries(Object.entries(contextExtras(context)).filter(([key]) => /^(location|path|referrer|utm_|browser|os|device)/.test(key)))

@@ -14,35 +14,47 @@ export interface Device {
 }
 
 /**
- * The first entry of `list` ("Name:alternatives,...") whose name or alternatives occur in `ua`.
+ * The first name of `list` ("Name:alternatives,...") whose name or alternatives occur in `userAgent`.
  * Order matters: Edge, Opera and Samsung Internet also say "Chrome", Chrome also says "Safari";
  * iOS says "like Mac OS X", Android says "Linux".
  */
-const find = (ua: string, list: string) =>
-  list
-    .split(',')
-    .find((x) => RegExp(x.replace(':', '|')).test(ua))
-    ?.split(':')[0]
+function findName(userAgent: string, list: string): string | undefined {
+  const entry = list.split(',').find((names) => RegExp(names.replace(':', '|')).test(userAgent))
+  return entry?.split(':')[0]
+}
 
+/** userAgentData's platform, when it names one. */
+function platformName(platform: unknown): string | undefined {
+  if (typeof platform != 'string' || platform == '' || platform == 'Unknown') return undefined
+  return platform
+}
+
+/** "tablet", "mobile" or "desktop"; undefined with neither a user agent nor userAgentData. */
+function deviceClass(ua: string, mobile: unknown, uaData: unknown): string | undefined {
+  if (/iPad|Tablet|Android(?!.*Mobi)/.test(ua)) return 'tablet'
+  const isMobile = typeof mobile == 'boolean' ? mobile : /Mobi|iPhone|iPod/.test(ua)
+  if (isMobile) return 'mobile'
+  if (ua || uaData) return 'desktop'
+  return undefined
+}
+
+/** The last user agent and userAgentData, and their device: analytics-next passes the same ones with every event. */
 let last: [string, unknown, Device] | undefined
 
 export function device(userAgent: unknown, uaData?: unknown): Device {
   // real user agents are a few hundred characters: a longer one cannot make the regexes slow
   const ua = typeof userAgent == 'string' ? userAgent.slice(0, 999) : ''
   if (last && last[0] === ua && last[1] === uaData) return last[2]
-  const d: Device = {}
+  const result: Device = {}
   try {
     // userAgentData (Chromium only) knows the platform and mobile-ness even when the UA is reduced
-    const { mobile: m, platform: p } = (uaData || {}) as { mobile?: unknown; platform?: unknown }
-    d.browser = find(ua, 'Edge:Edg,Opera:OPR,Samsung Internet:SamsungBrowser,Firefox:FxiOS,Chrome:CriOS,Safari')
-    d.os = (typeof p == 'string' && p != 'Unknown' && p) || find(ua, 'iOS:iPhone|iPad|iPod,Android,Windows,Chrome OS:CrOS,macOS:Mac,Linux')
-    d.device = /iPad|Tablet|Android(?!.*Mobi)/.test(ua)
-      ? 'tablet'
-      : (typeof m == 'boolean' ? m : /Mobi|iPhone|iPod/.test(ua))
-        ? 'mobile'
-        : ua || uaData
-          ? 'desktop'
-          : undefined
-  } catch {}
-  return (last = [ua, uaData, d])[2]
+    const { mobile, platform } = (uaData || {}) as { mobile?: unknown; platform?: unknown }
+    result.browser = findName(ua, 'Edge:Edg,Opera:OPR,Samsung Internet:SamsungBrowser,Firefox:FxiOS,Chrome:CriOS,Safari')
+    result.os = platformName(platform) ?? findName(ua, 'iOS:iPhone|iPad|iPod,Android,Windows,Chrome OS:CrOS,macOS:Mac,Linux')
+    result.device = deviceClass(ua, mobile, uaData)
+  } catch {
+    // a hostile userAgentData: its getters throw
+  }
+  last = [ua, uaData, result]
+  return result
 }

@@ -36,15 +36,15 @@ export interface Ecommerce {
  */
 export const MAX_PRODUCTS = 1000
 
-const isObject = (v: unknown): v is Properties => !!v && typeof v == 'object' && !Array.isArray(v)
+const isObject = (value: unknown): value is Properties => !!value && typeof value == 'object' && !Array.isArray(value)
 
 const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i
 
 /** A finite number, or a numeric string as a number ("19.99" -> 19.99); undefined for anything else. */
-export function toNumber(v: unknown): number | undefined {
+export function toNumber(value: unknown): number | undefined {
   let n: number | undefined
-  if (typeof v == 'number') n = v
-  if (typeof v == 'string' && NUMERIC.test(v)) n = Number(v)
+  if (typeof value == 'number') n = value
+  if (typeof value == 'string' && NUMERIC.test(value)) n = Number(value)
   if (n === undefined || !isFinite(n)) return undefined
   return n
 }
@@ -59,14 +59,14 @@ export function tidy(n: number): number | undefined {
 }
 
 /** An order or product id: a non-empty string, or a finite number (numbers stay numbers). */
-function toId(v: unknown): string | number | undefined {
-  if (typeof v == 'string' && v != '') return v
-  if (typeof v == 'number' && isFinite(v)) return v
+function toId(value: unknown): string | number | undefined {
+  if (typeof value == 'string' && value != '') return value
+  if (typeof value == 'number' && isFinite(value)) return value
   return undefined
 }
 
 /** Any value, renamed as it is. */
-const asIs = (v: unknown) => v
+const asIs = (value: unknown) => value
 
 /**
  * Properties under construction from `source`, in insertion order; the first value of a key wins.
@@ -120,30 +120,30 @@ interface Product {
 
 const ID_KEYS = ['product_id', 'sku', 'id']
 
-function product(raw: unknown, n: number, warn?: Warn): Product {
+function product(raw: unknown, index: number, warn?: Warn): Product {
   let fields: Properties = {}
   if (isObject(raw)) fields = raw
-  else warn?.(`products[${n}] is not an object: mapped as a product without properties`)
+  else warn?.(`products[${index}] is not an object: mapped as a product without properties`)
   const idKey = ID_KEYS.find((key) => Object.hasOwn(fields, key) && toId(fields[key]) !== undefined)
   let quantity = 1
   if (Object.hasOwn(fields, 'quantity')) {
     const given = toNumber(fields.quantity)
-    if (given === undefined) warn?.(`products[${n}].quantity is not a number: 1 is used`)
+    if (given === undefined) warn?.(`products[${index}].quantity is not a number: 1 is used`)
     else quantity = given
   }
   return { fields, idKey, id: idKey === undefined ? undefined : toId(fields[idKey]), quantity }
 }
 
 /** The event's products (at most MAX_PRODUCTS) and how many were left out; `products` is consumed. */
-function productsOf(p: Properties, f: Builder, warn?: Warn): { products: Product[]; dropped: number } {
-  f.use('products')
-  if (!Object.hasOwn(p, 'products')) return { products: [], dropped: 0 }
-  const list = p.products
+function productsOf(properties: Properties, draft: Builder, warn?: Warn): { products: Product[]; dropped: number } {
+  draft.use('products')
+  if (!Object.hasOwn(properties, 'products')) return { products: [], dropped: 0 }
+  const list = properties.products
   if (!Array.isArray(list)) {
     warn?.('products is not an array: ignored')
     return { products: [], dropped: 0 }
   }
-  const products = list.slice(0, MAX_PRODUCTS).map((raw, n) => product(raw, n, warn))
+  const products = list.slice(0, MAX_PRODUCTS).map((raw, index) => product(raw, index, warn))
   return { products, dropped: list.length - products.length }
 }
 
@@ -158,18 +158,18 @@ const productIds = (products: Product[]) => products.flatMap((item) => (item.id 
  * product_id, title, sku, brand, variant, category, price: what Infinario's item events share.
  * `sku` stays under its own name even when it is the id. Returns the price, if it is a number.
  */
-function describe(f: Builder, item: Product, warn?: Warn): number | undefined {
-  f.set('product_id', item.id)
-  if (item.idKey !== undefined && item.idKey != 'sku') f.use(item.idKey)
-  f.take('title', ['name'], asIs)
-  f.take('sku', ['sku'], asIs)
-  f.take('brand', ['brand'], asIs)
-  f.take('variant', ['variant'], asIs)
-  f.take('category', ['category'], asIs)
-  const price = f.take('price', ['price'], toNumber)
+function describe(draft: Builder, item: Product, warn?: Warn): number | undefined {
+  draft.set('product_id', item.id)
+  if (item.idKey !== undefined && item.idKey != 'sku') draft.use(item.idKey)
+  draft.take('title', ['name'], asIs)
+  draft.take('sku', ['sku'], asIs)
+  draft.take('brand', ['brand'], asIs)
+  draft.take('variant', ['variant'], asIs)
+  draft.take('category', ['category'], asIs)
+  const price = draft.take('price', ['price'], toNumber)
   if (price === undefined && Object.hasOwn(item.fields, 'price')) {
     // a price that is not a number would give the event attribute two types in Infinario
-    f.use('price')
+    draft.use('price')
     warn?.('price is not a number: left out')
   }
   return price
@@ -177,22 +177,22 @@ function describe(f: Builder, item: Product, warn?: Warn): number | undefined {
 
 /** `purchase`, then one `purchase_item` per product, in order. */
 function order(status: 'success' | 'refund') {
-  return (p: Properties, warn?: Warn): Ecommerce => {
-    const f = builder(p, warn)
-    const { products, dropped } = productsOf(p, f, warn)
-    const purchaseId = f.take('purchase_id', ['order_id', 'checkout_id'], toId)
-    f.set('purchase_status', status)
-    f.take('total_price', ['total', 'revenue'], toNumber)
-    f.set('total_quantity', tidy(products.reduce((sum, item) => sum + item.quantity, 0)))
-    f.set('product_list', productList(products))
-    f.set('product_ids', productIds(products))
-    const currency = f.take('local_currency', ['currency'], asIs)
-    f.take('voucher_code', ['coupon'], asIs)
-    f.take('voucher_value', ['discount'], toNumber)
-    f.take('shipping_cost', ['shipping'], toNumber)
-    f.take('tax_value', ['tax'], toNumber)
-    const events: Derived[] = [{ type: 'purchase', suffix: '', properties: f.done() }]
-    products.forEach((item, n) => {
+  return (properties: Properties, warn?: Warn): Ecommerce => {
+    const draft = builder(properties, warn)
+    const { products, dropped } = productsOf(properties, draft, warn)
+    const purchaseId = draft.take('purchase_id', ['order_id', 'checkout_id'], toId)
+    draft.set('purchase_status', status)
+    draft.take('total_price', ['total', 'revenue'], toNumber)
+    draft.set('total_quantity', tidy(products.reduce((sum, item) => sum + item.quantity, 0)))
+    draft.set('product_list', productList(products))
+    draft.set('product_ids', productIds(products))
+    const currency = draft.take('local_currency', ['currency'], asIs)
+    draft.take('voucher_code', ['coupon'], asIs)
+    draft.take('voucher_value', ['discount'], toNumber)
+    draft.take('shipping_cost', ['shipping'], toNumber)
+    draft.take('tax_value', ['tax'], toNumber)
+    const events: Derived[] = [{ type: 'purchase', suffix: '', properties: draft.done() }]
+    products.forEach((item, index) => {
       const line = builder(item.fields, warn)
       line.set('purchase_id', purchaseId)
       line.set('purchase_status', status)
@@ -203,59 +203,59 @@ function order(status: 'success' | 'refund') {
       line.set('local_currency', currency)
       // without an order currency, the product's own
       line.take('local_currency', ['currency'], asIs)
-      events.push({ type: 'purchase_item', suffix: ':item:' + n, properties: line.done() })
+      events.push({ type: 'purchase_item', suffix: ':item:' + index, properties: line.done() })
     })
     return { events, dropped }
   }
 }
 
 /** `view_item`: the event's properties are the product. */
-function viewItem(p: Properties, warn?: Warn): Ecommerce {
-  const f = builder(p, warn)
-  describe(f, product(p, 0, undefined), warn)
-  f.take('local_currency', ['currency'], asIs)
-  return { events: [{ type: 'view_item', suffix: '', properties: f.done() }], dropped: 0 }
+function viewItem(properties: Properties, warn?: Warn): Ecommerce {
+  const draft = builder(properties, warn)
+  describe(draft, product(properties, 0, undefined), warn)
+  draft.take('local_currency', ['currency'], asIs)
+  return { events: [{ type: 'view_item', suffix: '', properties: draft.done() }], dropped: 0 }
 }
 
 /** `cart_update` with `action`: the product as for view_item, plus its quantity. */
 function cartUpdate(action: 'add' | 'remove') {
-  return (p: Properties, warn?: Warn): Ecommerce => {
-    const f = builder(p, warn)
-    const item = product(p, 0, undefined)
-    if (Object.hasOwn(p, 'quantity') && toNumber(p.quantity) === undefined) warn?.('quantity is not a number: 1 is used')
-    f.set('action', action)
-    describe(f, item, warn)
-    f.take('local_currency', ['currency'], asIs)
-    f.set('quantity', item.quantity)
-    f.use('quantity')
-    return { events: [{ type: 'cart_update', suffix: '', properties: f.done() }], dropped: 0 }
+  return (properties: Properties, warn?: Warn): Ecommerce => {
+    const draft = builder(properties, warn)
+    const item = product(properties, 0, undefined)
+    if (Object.hasOwn(properties, 'quantity') && toNumber(properties.quantity) === undefined) warn?.('quantity is not a number: 1 is used')
+    draft.set('action', action)
+    describe(draft, item, warn)
+    draft.take('local_currency', ['currency'], asIs)
+    draft.set('quantity', item.quantity)
+    draft.use('quantity')
+    return { events: [{ type: 'cart_update', suffix: '', properties: draft.done() }], dropped: 0 }
   }
 }
 
 /** `checkout`, step `checkout_started`. */
-function checkout(p: Properties, warn?: Warn): Ecommerce {
-  const f = builder(p, warn)
-  const { products, dropped } = productsOf(p, f, warn)
-  f.set('step_title', 'checkout_started')
-  f.take('total_price', ['value', 'revenue'], toNumber)
-  f.set('product_list', productList(products))
-  f.set('product_ids', productIds(products))
-  f.take('local_currency', ['currency'], asIs)
-  return { events: [{ type: 'checkout', suffix: '', properties: f.done() }], dropped }
+function checkout(properties: Properties, warn?: Warn): Ecommerce {
+  const draft = builder(properties, warn)
+  const { products, dropped } = productsOf(properties, draft, warn)
+  draft.set('step_title', 'checkout_started')
+  draft.take('total_price', ['value', 'revenue'], toNumber)
+  draft.set('product_list', productList(products))
+  draft.set('product_ids', productIds(products))
+  draft.take('local_currency', ['currency'], asIs)
+  return { events: [{ type: 'checkout', suffix: '', properties: draft.done() }], dropped }
 }
 
 /** `view_category`: the list's id and category, and the ids of its products. */
-function viewCategory(p: Properties, warn?: Warn): Ecommerce {
-  const f = builder(p, warn)
-  const { products, dropped } = productsOf(p, f, warn)
-  f.take('category_id', ['list_id'], asIs)
-  f.take('category_name', ['category'], asIs)
-  f.set('product_ids', productIds(products))
-  return { events: [{ type: 'view_category', suffix: '', properties: f.done() }], dropped }
+function viewCategory(properties: Properties, warn?: Warn): Ecommerce {
+  const draft = builder(properties, warn)
+  const { products, dropped } = productsOf(properties, draft, warn)
+  draft.take('category_id', ['list_id'], asIs)
+  draft.take('category_name', ['category'], asIs)
+  draft.set('product_ids', productIds(products))
+  return { events: [{ type: 'view_category', suffix: '', properties: draft.done() }], dropped }
 }
 
 /** Segment's V2 Ecommerce event names and their mappings (a Map: `__proto__` and the like are not found). */
-const MAPPINGS = new Map<string, (p: Properties, warn?: Warn) => Ecommerce>([
+const MAPPINGS = new Map<string, (properties: Properties, warn?: Warn) => Ecommerce>([
   ['Order Completed', order('success')],
   ['Order Refunded', order('refund')],
   ['Product Viewed', viewItem],

@@ -30,11 +30,11 @@ const isSource = (source: unknown): source is IdSource =>
   source === 'anonymousId' ||
   (typeof source == 'string' && source.startsWith(TRAITS) && source.length > TRAITS.length)
 
-/** Whether `v` is an object whose own keys are its entries (not null, not an array, a Map or a class instance). */
-const isPlainObject = (v: unknown): v is Record<string, unknown> => {
-  if (!v || typeof v != 'object') return false
-  const proto = Object.getPrototypeOf(v)
-  return proto === Object.prototype || proto === null
+/** Whether `value` is an object whose own keys are its entries (not null, not an array, a Map or a class instance). */
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (!value || typeof value != 'object') return false
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
 }
 
 /**
@@ -65,33 +65,35 @@ export function readIdMapping(setting: unknown): IdMapping | string {
 }
 
 /** An id value: a non-empty string, or a finite number as a string, of at most 16 384 characters; otherwise undefined. */
-export function idValue(v: unknown): string | undefined {
-  let s: string | undefined
-  if (typeof v == 'string') s = v
-  if (typeof v == 'number' && isFinite(v)) s = String(v)
-  if (!s || s.length > MAX_ID_LENGTH) return undefined
-  return s
+export function idValue(value: unknown): string | undefined {
+  let text: string | undefined
+  if (typeof value == 'string') text = value
+  if (typeof value == 'number' && isFinite(value)) text = String(value)
+  if (!text || text.length > MAX_ID_LENGTH) return undefined
+  return text
 }
 
-/** `o[key]` when `o` is an object that has it as an own property; undefined otherwise, also when reading it throws. */
-function own(o: unknown, key: string): unknown {
+/** `owner[key]` when `owner` is an object that has it as an own property; undefined otherwise, also when reading it throws. */
+function own(owner: unknown, key: string): unknown {
   try {
-    if (o && typeof o == 'object' && Object.hasOwn(o, key)) return (o as Record<string, unknown>)[key]
-  } catch {}
+    if (owner && typeof owner == 'object' && Object.hasOwn(owner, key)) return (owner as Record<string, unknown>)[key]
+  } catch {
+    // a Proxy or getter that throws: as if the property were missing
+  }
   return undefined
 }
 
 /** The trait `name` of the call: identify's own `traits` first, then `context.traits` of any call. */
-function trait(ev: Partial<SegmentEvent>, name: string): string | undefined {
-  const fromCall = own(ev, 'type') == 'identify' ? idValue(own(own(ev, 'traits'), name)) : undefined
-  return fromCall ?? idValue(own(own(own(ev, 'context'), 'traits'), name))
+function trait(event: Partial<SegmentEvent>, name: string): string | undefined {
+  const fromCall = own(event, 'type') == 'identify' ? idValue(own(own(event, 'traits'), name)) : undefined
+  return fromCall ?? idValue(own(own(own(event, 'context'), 'traits'), name))
 }
 
 type Warn = (message: string) => void
 
 /** The literal ids of `integrations: { Infinario: { customerIds } }`; invalid names and values are ignored with a warning. */
-function literalIds(ev: Partial<SegmentEvent>, warn?: Warn): [string, string][] {
-  const literal = own(own(own(ev, 'integrations'), 'Infinario'), 'customerIds')
+function literalIds(event: Partial<SegmentEvent>, warn?: Warn): [string, string][] {
+  const literal = own(own(own(event, 'integrations'), 'Infinario'), 'customerIds')
   if (literal === undefined) return []
   const out: [string, string][] = []
   try {
@@ -118,20 +120,20 @@ function literalIds(ev: Partial<SegmentEvent>, warn?: Warn): [string, string][] 
  * value that `anonymousId` sources take (alias passes its previousId). Undefined when there is none.
  */
 export function customerIds(
-  ev: Partial<SegmentEvent>,
+  event: Partial<SegmentEvent>,
   mapping: IdMapping = DEFAULT_CUSTOMER_IDS,
   warn?: Warn,
-  anonymousId: unknown = own(ev, 'anonymousId'),
+  anonymousId: unknown = own(event, 'anonymousId'),
 ): CustomerIds | undefined {
   const ids = new Map<string, string>()
   for (const [name, source] of Object.entries(mapping)) {
     let id: string | undefined
-    if (source == 'userId') id = idValue(own(ev, 'userId'))
+    if (source == 'userId') id = idValue(own(event, 'userId'))
     else if (source == 'anonymousId') id = idValue(anonymousId)
-    else id = trait(ev, source.slice(TRAITS.length))
+    else id = trait(event, source.slice(TRAITS.length))
     if (id !== undefined) ids.set(name, id)
   }
-  for (const [name, id] of literalIds(ev, warn)) ids.set(name, id)
+  for (const [name, id] of literalIds(event, warn)) ids.set(name, id)
   let length = 0
   const kept: [string, string][] = []
   for (const [name, id] of ids) {

@@ -50,18 +50,18 @@ export function idle(session: Session | undefined, now: number, timeout: number)
 }
 
 /** Applies one call. Returns the new state and the session events it causes, in order. */
-export function step(state: Session | undefined, a: Activity, timeout: number, newId: () => string): [Session | undefined, Emit[]] {
+export function step(state: Session | undefined, activity: Activity, timeout: number, newId: () => string): [Session | undefined, Emit[]] {
   // a call without customer ids is nobody's activity
-  if (!a.ids) return [state, []]
-  const [open, emits] = idle(state, a.at, timeout)
-  if (open && a.reset) {
-    emits.push({ type: 'session_end', at: Math.max(open.last, a.at), session: open })
+  if (!activity.ids) return [state, []]
+  const [open, emits] = idle(state, activity.at, timeout)
+  if (open && activity.reset) {
+    emits.push({ type: 'session_end', at: Math.max(open.last, activity.at), session: open })
     return [undefined, emits]
   }
   // activity never moves `last` backwards (an event with an older timestamp)
-  if (open) return [{ ...open, last: Math.max(open.last, a.at), ids: a.ids }, emits]
-  if (!a.opens) return [undefined, emits]
-  const opened: Session = { id: newId(), start: a.at, last: a.at, props: a.props, ids: a.ids }
-  emits.push({ type: 'session_start', at: a.at, session: opened })
+  if (open) return [{ ...open, last: Math.max(open.last, activity.at), ids: activity.ids }, emits]
+  if (!activity.opens) return [undefined, emits]
+  const opened: Session = { id: newId(), start: activity.at, last: activity.at, props: activity.props, ids: activity.ids }
+  emits.push({ type: 'session_start', at: activity.at, session: opened })
   return [opened, emits]
 }

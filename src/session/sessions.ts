@@ -12,11 +12,14 @@ import type { UseStore } from '../store'
 import { idle, step, type Activity, type Emit, type Session } from './machine'
 import { updateSession } from './state'
 
-/** One call: the key prefix of its records (`k`), its activity (`act`) and its mapped commands (`cmds`). */
+/** One call, as queued for the state machine. */
 export interface Item {
-  k: string
-  act: Activity
-  cmds: Command[]
+  /** the key prefix of its records: each gets it and a sequence number */
+  keyPrefix: string
+  /** what the call means to the session */
+  activity: Activity
+  /** its mapped commands */
+  commands: Command[]
 }
 
 export interface SessionOptions {
@@ -62,14 +65,14 @@ export function sessions(options: SessionOptions) {
   function run(state: Session | undefined, items: Item[]): Decision {
     const records: OutboxRecord[] = []
     for (const item of items) {
-      const [next, emits] = step(state, item.act, options.timeout, options.uid)
+      const [next, emits] = step(state, item.activity, options.timeout, options.uid)
       state = next
       // the record keys of one call: its key prefix and a sequence number
       let sequence = 0
-      for (const emit of emits) records.push(record(item.k + sequence++, sessionCommand(emit)))
-      for (const command of item.cmds) {
+      for (const emit of emits) records.push(record(item.keyPrefix + sequence++, sessionCommand(emit)))
+      for (const command of item.commands) {
         if (state && command.name == 'crm/events') command.data.properties.session_id = state.id
-        records.push(record(item.k + sequence++, command))
+        records.push(record(item.keyPrefix + sequence++, command))
       }
     }
     return [state, records]

@@ -90,15 +90,16 @@ function origin() {
       transactions,
       db,
       page: (ids = anon, props = opener) =>
-        s.push({ k: key(), act: { at: Date.now(), opens: true, ids, props }, cmds: [event('page_visit', ids)] }),
-      track: (ids = anon, name = 'clicked') => s.push({ k: key(), act: { at: Date.now(), ids, props: {} }, cmds: [event(name, ids)] }),
+        s.push({ keyPrefix: key(), activity: { at: Date.now(), opens: true, ids, props }, commands: [event('page_visit', ids)] }),
+      track: (ids = anon, name = 'clicked') =>
+        s.push({ keyPrefix: key(), activity: { at: Date.now(), ids, props: {} }, commands: [event(name, ids)] }),
       identify: (ids: CustomerIds) =>
         s.push({
-          k: key(),
-          act: { at: Date.now(), ids, props: {} },
-          cmds: [{ name: 'crm/customers', data: { ids, company_id: 'token', project_id: 'token', properties: { plan: 'pro' } } }],
+          keyPrefix: key(),
+          activity: { at: Date.now(), ids, props: {} },
+          commands: [{ name: 'crm/customers', data: { ids, company_id: 'token', project_id: 'token', properties: { plan: 'pro' } } }],
         }),
-      reset: () => s.push({ k: key(), act: { at: Date.now(), reset: true, ids: {}, props: {} }, cmds: [] }),
+      reset: () => s.push({ keyPrefix: key(), activity: { at: Date.now(), reset: true, ids: {}, props: {} }, commands: [] }),
       unload: () => s.unload(),
     }
     tabs.push(t)
