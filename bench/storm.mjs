@@ -39,9 +39,33 @@ async function waitUntilReady(tab, url) {
       if (state === 'ready') return
       if (state && state !== 'loading') throw new Error(`the page failed to load: ${state}`)
     }
-    if (Date.now() >= until) throw new Error(`${url} did not get ready within 20 s (at ${here})`)
+    if (Date.now() >= until) throw new Error(`${url} did not get ready within 20 s (at ${here}; ${await describePage(tab)})`)
     await sleep(25)
   }
+}
+
+/** How far a page that does not get ready got: for the error message. */
+async function describePage(tab) {
+  const seen = await tab
+    .evaluate(() => ({
+      document: document.readyState,
+      state: window.e2e ? window.e2e.state : 'no e2e',
+      analytics: Boolean(window.analytics && window.analytics.initialized),
+      plugin: typeof window.InfinarioDestination,
+      stub: Array.isArray(window.analytics),
+      // what the page fetched, and which of those never finished
+      resources: performance
+        .getEntriesByType('resource')
+        .map((entry) => `${entry.name.replace(location.origin, '')} ${Math.round(entry.responseEnd)}`),
+      registered: Boolean(
+        window.analytics &&
+        window.analytics.queue &&
+        window.analytics.queue.plugins &&
+        window.analytics.queue.plugins.some((plugin) => plugin.name == 'Infinario'),
+      ),
+    }))
+    .catch((error) => ({ error: String(error) }))
+  return JSON.stringify(seen)
 }
 
 /** Every trace entry the profile's pages left in localStorage. */

@@ -107,27 +107,41 @@ export async function deliveryPath(
   await api.waitFor((a) => a.requests.some(carries), 10_000).catch(() => undefined)
   await settle(next, api)
   const traces = await next.evaluate(() => {
-    const entries: { visit: string; what: string; keys: string[] }[] = []
+    const entries: { visit: string; what: string; keys: string[]; detail?: string }[] = []
     for (let i = 0; i < localStorage.length; i++) {
       const name = localStorage.key(i)!
       if (name.startsWith('e2e-trace:')) entries.push(JSON.parse(localStorage.getItem(name)!))
     }
     return entries
   })
-  const stepped = (where: string, what: string) => traces.some((t) => t.visit === where && t.what === what && t.keys.includes(key))
+  const stepsOf = (where: string, what: string) => traces.filter((t) => t.visit === where && t.what === what && t.keys.includes(key))
+  const stepped = (where: string, what: string) => stepsOf(where, what).length > 0
   const hookBeforeClose = stepped(visit, 'hook')
-  const times = (where: string, what: string) => traces.filter((t) => t.visit === where && t.what === what && t.keys.includes(key)).length
+  /** One step of the closing tab, with how often and (for a beacon) in which event's handler. */
+  const describeStep = (what: string) => {
+    const steps = stepsOf(visit, what)
+    const handlers = [...new Set(steps.map((t) => t.detail).filter((detail) => detail))]
+    const times = steps.length > 1 ? ` ×${steps.length}` : ''
+    return `${what}${times}${handlers.length ? ` (in ${handlers.join(', ')})` : ''}`
+  }
   const steps = ['hook', 'beacon', 'beacon-accepted', 'beacon-refused', 'keepalive', 'fetch']
     .filter((what) => stepped(visit, what))
-    .map((what) => (times(visit, what) > 1 ? `${what} ×${times(visit, what)}` : what))
+    .map(describeStep)
+  const unloadEvents = ['beforeunload', 'pagehide'].filter((what) => traces.some((t) => t.visit === visit && t.what === what))
   const found = api.requests.find(carries)
   let via: DeliveryPath['via'] = 'lost'
   if (byUnload) via = 'unload'
   else if (stepped('next', 'hook')) via = 'replay'
   else if (found) via = 'adoption'
-  const how = byUnload ? (byUnload.headers['sec-fetch-mode'] === 'no-cors' ? 'a beacon' : 'a keepalive request') : 'a fetch'
+  let delivered = 'not delivered'
+  if (byUnload) {
+    const transport = byUnload.headers['sec-fetch-mode'] === 'no-cors' ? 'a beacon' : 'a keepalive request'
+    delivered = `delivered by ${transport} of the closing tab`
+  } else if (found) delivered = 'delivered by a fetch of the next page'
+  const nextSteps = ['journal', 'ajs-queue', 'hook', 'fetch'].filter((what) => stepped('next', what))
   const describe =
-    `${via}: delivered by ${how}${via === 'unload' ? ' of the closing tab' : ' of the next page'}; ` +
-    `the closing tab's trace: ${steps.join(' → ') || 'nothing'}${traces.some((t) => t.visit === visit && t.what === 'pagehide') ? ' (pagehide ran)' : ' (no pagehide)'}; the next page's: ${['journal', 'ajs-queue', 'hook', 'fetch'].filter((what) => stepped('next', what)).join(', ') || 'nothing'}`
+    `${via}: ${delivered}; the closing tab's trace: ${steps.join(' → ') || 'nothing'} ` +
+    `(${unloadEvents.length ? unloadEvents.join(' and ') + ' ran' : 'no beforeunload or pagehide'}); ` +
+    `the next page's: ${nextSteps.join(', ') || 'nothing'}`
   return { via, hookBeforeClose, describe }
 }

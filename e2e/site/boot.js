@@ -15,9 +15,10 @@
  *             records, in `e2e.trace` and synchronously in localStorage (`e2e-trace:<visit>:<n>`, so
  *             that the next page can read what a page did before it went away), the `key` property of
  *             the events at each step: `hook` (analytics-next called the plugin), `beacon` (handed to
- *             sendBeacon) then `beacon-accepted` / `beacon-refused`, `keepalive` / `fetch` (a request
- *             to the API), `pagehide`; and at start `journal` (keys in the plugin's unload journals)
- *             and `ajs-queue` (keys in analytics-next's persisted queues). Register mode only.
+ *             sendBeacon, with the event whose handler sent it) then `beacon-accepted` /
+ *             `beacon-refused`, `keepalive` / `fetch` (a request to the API), `beforeunload`,
+ *             `pagehide`; and at start `journal` (keys in the plugin's unload journals) and
+ *             `ajs-queue` (keys in analytics-next's persisted queues). Register mode only.
  *   clockOffsetMs
  *             shifts the page's clock (Date, Date.now) by this many ms: a later visit, without
  *             waiting for the time to pass (installed before analytics.js and the plugin load)
@@ -173,10 +174,12 @@
     var sendBeacon = navigator.sendBeacon.bind(navigator)
     navigator.sendBeacon = function (url, data) {
       var keys = keysIn(data)
-      // before the call: Firefox may stop an unload handler inside sendBeacon, after the beacon left
-      trace('beacon', keys)
+      // the handler that sends it (beforeunload, pagehide, visibilitychange), or none (a timer)
+      var handler = window.event ? window.event.type : undefined
+      // before the call: Firefox may abort an unload handler inside sendBeacon, after the beacon left
+      trace('beacon', keys, handler)
       var accepted = sendBeacon(url, data)
-      trace(accepted ? 'beacon-accepted' : 'beacon-refused', keys)
+      trace(accepted ? 'beacon-accepted' : 'beacon-refused', keys, handler)
       return accepted
     }
     var fetch = window.fetch
@@ -184,6 +187,9 @@
       if (init && typeof init.body === 'string') trace(init.keepalive ? 'keepalive' : 'fetch', keysIn(init.body))
       return fetch.apply(this, arguments)
     }
+    addEventListener('beforeunload', function () {
+      trace('beforeunload', [])
+    })
     addEventListener('pagehide', function () {
       trace('pagehide', [])
     })
