@@ -166,11 +166,13 @@
   /** Watches sendBeacon, fetch and pagehide, and notes what storage holds at start (see `trace`). */
   function traceDelivery() {
     e2e.trace = []
-    for (var i = 0; i < localStorage.length; i++) {
-      var name = localStorage.key(i)
+    // the names first: each trace adds a key, and WebKit may then enumerate the keys in another order
+    var names = []
+    for (var i = 0; i < localStorage.length; i++) names.push(localStorage.key(i))
+    names.forEach(function (name) {
       if (/^infinario-/.test(name)) trace('journal', keysIn(localStorage.getItem(name)), name)
       if (/persisted-queue/.test(name)) trace('ajs-queue', keysIn(localStorage.getItem(name)), name)
-    }
+    })
     var sendBeacon = navigator.sendBeacon.bind(navigator)
     navigator.sendBeacon = function (url, data) {
       var keys = keysIn(data)
