@@ -103,7 +103,7 @@ function start(config: Config) {
   const hide = () => sessionQueue.unload()
   // Firefox aborts the script of a closing tab wherever it is in pagehide (even inside sendBeacon),
   // but lets beforeunload run to its end: pending commands leave there first, and pagehide then
-  // finds nothing left to send. The page stays eligible for the bfcache with it (README, Leaving the page).
+  // finds nothing left to send. The listener itself does not cost the page its bfcache (README, Leaving the page).
   addEventListener('beforeunload', hide)
   addEventListener('pagehide', hide)
   addEventListener('visibilitychange', () => {
