@@ -117,34 +117,39 @@ function withCompanyId(command: Command): Command {
   return { ...command, data: { ...data, company_id: data.project_id } } as Command
 }
 
+/** `text` parsed as JSON, or undefined when it is not JSON (JSON.parse itself never returns undefined). */
+function parseJson(text: string | null): unknown {
+  try {
+    return JSON.parse(text ?? '')
+  } catch {
+    return undefined
+  }
+}
+
+/** A journal of the keys and records that can be read (kept ones with `readKept`); the rest is counted. */
+function journalFrom(
+  deletedValues: unknown[],
+  keptValues: unknown[],
+  readKept: (value: unknown) => OutboxRecord | undefined,
+): { journal: UnloadJournal; unreadable: number } {
+  const deleted = deletedValues.filter(isText)
+  const kept = keptValues.map((value) => readKept(value)).filter((record) => record !== undefined)
+  const unreadable = deletedValues.length - deleted.length + keptValues.length - kept.length
+  return { journal: { version: FORMAT, deleted, kept }, unreadable }
+}
+
 /** Text from localStorage as a journal: unreadable records and keys in it are left out and counted. */
 export function readJournal(text: string | null): { journal?: UnloadJournal; unreadable: number } {
-  let value: unknown
-  try {
-    value = JSON.parse(text ?? '')
-  } catch {
-    return { unreadable: 1 }
-  }
+  const value = parseJson(text)
   if (!isObject(value) || value.version !== FORMAT || !Array.isArray(value.deleted) || !Array.isArray(value.kept)) {
     return { unreadable: 1 }
   }
-  const deleted = value.deleted.filter(isText)
-  const kept = value.kept.map(readRecord).filter((record) => record !== undefined)
-  const unreadable = value.deleted.length - deleted.length + value.kept.length - kept.length
-  return { journal: { version: FORMAT, deleted, kept }, unreadable }
+  return journalFrom(value.deleted, value.kept, readRecord)
 }
 
 /** Text from localStorage as a journal of release 0.1.0 (`[[deleted keys], [kept records]]`). */
 export function readJournal010(text: string | null): { journal?: UnloadJournal; unreadable: number } {
-  let value: unknown
-  try {
-    value = JSON.parse(text ?? '')
-  } catch {
-    return { unreadable: 1 }
-  }
+  const value = parseJson(text)
   if (!Array.isArray(value) || !Array.isArray(value[0]) || !Array.isArray(value[1])) return { unreadable: 1 }
-  const deleted = (value[0] as unknown[]).filter(isText)
-  const kept = (value[1] as unknown[]).map(readRecord010).filter((record) => record !== undefined)
-  const unreadable = value[0].length - deleted.length + value[1].length - kept.length
-  return { journal: { version: FORMAT, deleted, kept }, unreadable }
+  return journalFrom(value[0], value[1], readRecord010)
 }
