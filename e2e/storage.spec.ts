@@ -12,7 +12,18 @@
 import { readFileSync } from 'node:fs'
 import type { BrowserContext, Page } from '@playwright/test'
 import fc from 'fast-check'
-import { expect, expectExactlyOnce, pageUrl, settle, tallyIds, test, TOKEN, type ApiHandle, type SiteHandle } from './fixtures'
+import {
+  expect,
+  expectExactlyOnce,
+  pageUrl,
+  settle,
+  tallyIds,
+  test,
+  TOKEN,
+  waitUntilReady,
+  type ApiHandle,
+  type SiteHandle,
+} from './fixtures'
 
 const DB = `infinario-${TOKEN}`
 
@@ -90,7 +101,7 @@ test.describe('storage left by release 0.1.0', () => {
     const session010 = (fixture010.indexedDB.entries.find(([key]) => key === 's')![1] as { id: string }).id
     // a short session timeout: the fixture's session has certainly expired, so the next call ends it
     await page.goto(pageUrl(site, api, { settings: { sessionTimeoutMs: 1000, flushIntervalMs: 100 } }))
-    await page.waitForFunction(() => (window as any).e2e?.state === 'ready')
+    await waitUntilReady(page)
     await api.waitFor((a) => fixture010.events.every((key) => byKey(a, 'fixture').has(key)), 15_000)
     await page.evaluate(() => (window as any).analytics.page())
     await api.waitFor((a) => a.events('session_end').length > 0, 10_000)
@@ -159,7 +170,7 @@ test.describe('unreadable storage', () => {
     }
     await plant(context, site, api, { indexedDB: { entries }, localStorage: local })
     await page.goto(pageUrl(site, api, { settings: { flushIntervalMs: 100 } }))
-    await page.waitForFunction(() => (window as any).e2e?.state === 'ready')
+    await waitUntilReady(page)
     const expected = ['i0', 'i1', 'i2', 'i3', 'j0']
     await api.waitFor((a) => expected.every((key) => byKey(a, 'intact').has(key)), 15_000)
     const fresh = await settle(page, api)
@@ -183,7 +194,7 @@ test.describe('UTF-8 byte limits', () => {
     api,
   }) => {
     await page.goto(pageUrl(site, api))
-    await page.waitForFunction(() => (window as any).e2e?.state === 'ready')
+    await waitUntilReady(page)
     await settle(page, api) // the API is known healthy: the plugin may beacon
     // 8 × 9 KB of UTF-8 but only 8 × 3 300 UTF-16 units: counted in characters they would fit one
     // beacon, which the browser refuses (over 64 KB); the browser also allows only 64 KB of beacons
@@ -207,7 +218,7 @@ test.describe('UTF-8 byte limits', () => {
     // the next visit delivers the rest, and nothing a second time
     const next = await context.newPage()
     await next.goto(pageUrl(site, api))
-    await next.waitForFunction(() => (window as any).e2e?.state === 'ready')
+    await waitUntilReady(next)
     await api.waitFor((a) => keys.every((key) => byKey(a, 'utf8').has(key)), 15_000)
     const fresh = await settle(next, api)
     const ids = [...byKey(api, 'utf8').values()].flat()

@@ -1,7 +1,7 @@
 /** Chromium on Playwright (e2e/chromium.mjs finds or installs it and holds its flags). */
 import { chromium } from '@playwright/test'
 import { CHROMIUM_ARGS, ensureChromium } from '../chromium.mjs'
-import { isNavigationError } from './index.mjs'
+import { ignoreNavigation } from './index.mjs'
 
 /** What every profile of every engine gets, as far as the driver can set it. */
 export const CONTEXT = { viewport: { width: 1280, height: 720 }, locale: 'en-US', timezoneId: 'Europe/Prague' }
@@ -30,10 +30,6 @@ export function chromiumTab(page) {
       await page.close()
     },
   }
-}
-
-function ignoreNavigation(error) {
-  if (!isNavigationError(error)) throw error
 }
 
 export async function launchChromium() {

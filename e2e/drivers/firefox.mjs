@@ -3,7 +3,7 @@
  * One browser per driver; a profile is a fresh browser context (its own storage).
  */
 import puppeteer from 'puppeteer-core'
-import { FIREFOX_PATH, gotoFrom, isNavigationError } from './index.mjs'
+import { FIREFOX_PATH, gotoFrom, ignoreNavigation } from './index.mjs'
 
 function firefoxTab(page, urls) {
   page.on('request', (request) => urls.push(request.url()))
@@ -34,10 +34,6 @@ function firefoxTab(page, urls) {
     },
   }
   return tab
-}
-
-function ignoreNavigation(error) {
-  if (!isNavigationError(error)) throw error
 }
 
 export async function launchFirefox() {

@@ -57,3 +57,5 @@ export function unavailable(engine: Engine): string | null
 
 /** Errors of a page that went away under an evaluate (navigation, closed tab): ignore them. */
 export function isNavigationError(error: unknown): boolean
+/** A `catch` handler for a script that leaves the page: rethrows anything but the navigation's error. */
+export function ignoreNavigation(error: unknown): void

@@ -43,6 +43,11 @@ export function isNavigationError(error) {
   )
 }
 
+/** A `catch` handler for a script that leaves the page: rethrows anything but the navigation's error. */
+export function ignoreNavigation(error) {
+  if (!isNavigationError(error)) throw error
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Polls `check` every 50 ms until it resolves truthy; rejects after `timeoutMs` with `what`. */
@@ -71,9 +76,7 @@ export async function gotoFrom(tab, url, referer) {
     .evaluate((next) => {
       location.href = next
     }, url)
-    .catch((e) => {
-      if (!isNavigationError(e)) throw e
-    })
+    .catch(ignoreNavigation)
   await poll(
     async () => (await tab.url()) === url && (await tab.evaluate(() => document.readyState)) !== 'loading',
     15_000,

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { remote } from 'webdriverio'
-import { isNavigationError, poll } from './index.mjs'
+import { ignoreNavigation, poll } from './index.mjs'
 
 const SESSION_TIMEOUT_MS = 15_000
 
@@ -130,9 +130,7 @@ function webkitProfile(session) {
       async evaluateAndLeave(fn, arg) {
         // a synchronous script: an asynchronous one would wait for a callback the next page never calls
         const script = `(${fn.toString()})(arguments[0]);`
-        await inTab(() => session.execute(script, arg === undefined ? null : arg)).catch((error) => {
-          if (!isNavigationError(error)) throw error
-        })
+        await inTab(() => session.execute(script, arg === undefined ? null : arg)).catch(ignoreNavigation)
       },
       async waitForFunction(fn, arg, timeoutMs = 10_000) {
         await poll(async () => await evaluate(fn, arg), timeoutMs, 'a function to return true in WebKit')
