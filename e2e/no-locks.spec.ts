@@ -4,8 +4,9 @@
  * owns its records right before each send.
  *
  *   two tabs, an outage in between: neither sends the other's records; everything arrives once
- *   the first tab's JavaScript paused (CDP Debugger.pause) for longer than a heartbeat stays fresh:
- *   the second tab adopts its records; once resumed, the first tab does not send them again
+ *   the first tab's JavaScript paused (in the debugger, between two tasks, with none of its IndexedDB
+ *   transactions open) for longer than a heartbeat stays fresh: the second tab adopts its records;
+ *   once resumed, the first tab does not send them again
  */
 import type { BrowserContext, Page } from '@playwright/test'
 import { allArrived, expect, expectExactlyOnce, settle, tallyIds, test, TOKEN, trackMany, type ApiHandle, type OpenPage } from './fixtures'
@@ -16,6 +17,51 @@ const HEARTBEAT = `${DB}:tab:v1:`
 /** Runs before any page script: this browser has no Web Locks. */
 function removeWebLocks() {
   delete (Navigator.prototype as any).locks
+}
+
+/**
+ * Runs before any page script: counts the page's IndexedDB transactions that have not finished, in
+ * `window.openTransactions`. A page paused while one of its transactions waits for its next event
+ * holds that transaction open, and every other tab's transaction on the store waits behind it.
+ */
+function countOpenTransactions() {
+  const open = { count: 0 }
+  ;(window as any).openTransactions = open
+  const transaction = IDBDatabase.prototype.transaction
+  IDBDatabase.prototype.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase['transaction']>) {
+    const created = transaction.apply(this, args)
+    open.count++
+    let finished = false
+    const finish = () => {
+      if (finished) return
+      finished = true
+      open.count--
+    }
+    created.addEventListener('complete', finish)
+    created.addEventListener('abort', finish)
+    return created
+  }
+}
+
+/**
+ * Pauses `page`'s JavaScript in the debugger as a frozen tab stops: between two tasks, never inside
+ * one (a `Debugger.pause` stops at any statement, even between a send's ownership check and its
+ * request, which no browser does), and with none of its IndexedDB transactions open (which would
+ * keep every other tab out of the store). Resolves once it is paused; `resume` lets it run again.
+ */
+async function pauseBetweenTasks(context: BrowserContext, page: Page): Promise<{ resume: () => Promise<unknown> }> {
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Debugger.enable')
+  const paused = new Promise((resolve) => cdp.once('Debugger.paused', resolve))
+  await page.evaluate(() => {
+    const waiting = setInterval(() => {
+      if ((window as any).openTransactions.count > 0) return
+      clearInterval(waiting)
+      debugger
+    }, 5)
+  })
+  await paused
+  return { resume: () => cdp.send('Debugger.resume') }
 }
 
 async function openTab(context: BrowserContext, openPage: OpenPage): Promise<Page> {
@@ -56,6 +102,7 @@ const failedRequests = (api: ApiHandle) => api.requests.filter((r) => r.status =
 test.describe('without Web Locks', () => {
   test.beforeEach(async ({ context }) => {
     await context.addInitScript(removeWebLocks)
+    await context.addInitScript(countOpenTransactions)
   })
 
   test('two tabs with an outage in between: each event arrives exactly once', async ({ context, api, openPage }) => {
@@ -88,11 +135,7 @@ test.describe('without Web Locks', () => {
     await api.waitFor((a) => failedRequests(a) >= 1, 10_000)
     await expect.poll(() => owners(first), { message: "the first tab's records are stored" }).toEqual(early.map(() => firstTab))
 
-    const cdp = await context.newCDPSession(first)
-    await cdp.send('Debugger.enable')
-    const paused = new Promise((resolve) => cdp.once('Debugger.paused', resolve))
-    await cdp.send('Debugger.pause')
-    await paused // the first tab's next task (its heartbeat timer) stopped in the debugger
+    const firstPaused = await pauseBetweenTasks(context, first)
 
     const second = await openTab(context, openPage)
     // the first tab's heartbeat goes stale: the second adopts its records (if the first was paused
@@ -103,7 +146,7 @@ test.describe('without Web Locks', () => {
     api.setFault(null)
     await api.waitFor((a) => allArrived(a, early), 20_000)
 
-    await cdp.send('Debugger.resume')
+    await firstPaused.resume()
     // the first tab runs again: its next event arrives, so its outbox went past the adopted records
     const ids = [...early, await settle(first, api), await settle(second, api)]
     expectExactlyOnce(api, tallyIds(api, ids), 'paused tab without Web Locks')
