@@ -9,7 +9,7 @@ import { customerIds, mapEvent, sessionProps, toMs } from './mapping'
 import type { SegmentEvent } from './mapping/types'
 import { outbox } from './delivery/outbox'
 import { HEARTBEAT_PART, JOURNAL_PART } from './delivery/records'
-import { ADOPT_LOCK, HEARTBEAT_STALE, heartbeats, holdTabLock, lockedTabs, startHeartbeat } from './delivery/tabs'
+import { ADOPT_LOCK, HEARTBEAT_STALE, heartbeatPresence, heartbeats, lockedTabs, startHeartbeat, tabLock } from './delivery/tabs'
 import { httpTransport } from './delivery/transport'
 import { sessions } from './session/sessions'
 import { SESSION_KEY, SESSION_KEY_010 } from './session/state'
@@ -53,9 +53,9 @@ function start(config: Config) {
   const storageName = 'infinario-' + config.projectToken
   const heartbeatPrefix = storageName + HEARTBEAT_PART
   // which tabs are alive: held Web Locks, else fresh heartbeats (see delivery/tabs.ts)
-  const tabReady = locks ? holdTabLock(locks, tab) : Promise.resolve()
+  const presence = locks ? tabLock(locks, tab) : heartbeatPresence
   if (!locks) startHeartbeat(heartbeatPrefix, tab, now)
-  let db: Promise<UseStore> = tabReady.then(() => openStore(storageName)).catch(fallback)
+  let db: Promise<UseStore> = openStore(storageName).catch(fallback)
   const commandOutbox = outbox({
     transport: httpTransport(config.apiUrl + '/bulk'),
     store: () => db,
@@ -67,6 +67,7 @@ function start(config: Config) {
     flushInterval: config.flushIntervalMs,
     // without Web Locks a tab may be taken for gone while its request runs: a send claims its records
     lease: locks ? 0 : LEASE_MS,
+    presence,
     report,
     log,
     version,
@@ -91,8 +92,10 @@ function start(config: Config) {
   const adopt = async () => {
     const alive = locks ? await lockedTabs(locks) : heartbeats(heartbeatPrefix, now)
     const leftAlone = await commandOutbox.adopt(alive)
-    // without Web Locks a tab that looked alive may have crashed: look again once its heartbeat is stale
-    if (!locks && leftAlone) setTimeout(adoptOnce, HEARTBEAT_STALE)
+    // look again while other tabs' records are left: a tab that looked alive may be gone soon after
+    // (without Web Locks: crashed, its heartbeat stale; with them: a page replaced by this one may
+    // let its lock go only after this page adopted)
+    if (leftAlone) setTimeout(adoptOnce, HEARTBEAT_STALE)
   }
   const adoptOnce = () => {
     const run = locks ? () => locks.request(ADOPT_LOCK, adopt) : adopt
@@ -110,6 +113,13 @@ function start(config: Config) {
     if (document.visibilityState == 'hidden') hide()
   })
   addEventListener('online', commandOutbox.retryNow)
+  // back from the back/forward cache: WebKit took the tab's lock away when the page went in, and
+  // pages cached or closed meanwhile may have left records that no page loading will adopt soon
+  addEventListener('pageshow', (event) => {
+    if (!event.persisted) return
+    commandOutbox.updatePresence()
+    adoptOnce()
+  })
 
   const consentPreferences = (event: SegmentEvent) =>
     (event.context as { consent?: { categoryPreferences?: Record<string, unknown> } })?.consent?.categoryPreferences

@@ -19,7 +19,9 @@ import { Context } from '@segment/analytics-next'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { validateCommand } from '../demo/server/api.mjs'
+import { LOCK_PREFIX } from '../src/delivery/tabs'
 import { infinarioDestination } from '../src/plugin'
+import { fakeLocks, type FakeLocks } from './helpers/locks'
 
 // ---------------------------------------------------------------------------------------------
 // a browser-like global scope, for the whole file
@@ -1057,6 +1059,63 @@ describe('leaving the page (SPEC §6)', () => {
       expect(timesBeaconed()).toBe(1)
     } finally {
       documentStub.visibilityState = 'visible'
+      vi.unstubAllGlobals()
+    }
+  })
+})
+
+describe("the tab's Web Lock (SPEC §6)", () => {
+  /** Polls an async `predicate` until it resolves truthy (by the monotonic clock). */
+  async function untilAsync(predicate: () => Promise<unknown>, message: string, timeoutMs = 5000) {
+    const end = performance.now() + timeoutMs
+    while (!(await predicate())) {
+      if (performance.now() > end) throw new Error(message)
+      await sleep(5)
+    }
+  }
+
+  /** The names of the tab locks held now. */
+  async function tabLocksHeld(locks: FakeLocks): Promise<string[]> {
+    const snapshot = await locks.query()
+    return (snapshot.held ?? []).map((lock) => lock.name!).filter((name) => name.startsWith(LOCK_PREFIX))
+  }
+
+  it('held while an event waits to be sent, let go once it was delivered (an idle page can go into the back/forward cache)', async () => {
+    const locks = fakeLocks()
+    vi.stubGlobal('navigator', { onLine: true, locks })
+    try {
+      const h = await open()
+      const api = h.api
+      api.status = 0
+      const waiting = h.call(event('track', { event: 'Waiting' }))
+      await until(() => api.requests.length > 0, 'the track was not tried')
+      expect(await tabLocksHeld(locks)).toHaveLength(1)
+      api.status = 200
+      await until(() => api.ids().has(waiting.messageId), 'the track did not arrive after the outage', 10_000)
+      await untilAsync(async () => (await tabLocksHeld(locks)).length == 0, 'the lock is still held after delivery')
+    } finally {
+      vi.unstubAllGlobals()
+    }
+  })
+
+  it('taken away while the page was in the back/forward cache (WebKit): asked for again when the page is shown', async () => {
+    const locks = fakeLocks()
+    vi.stubGlobal('navigator', { onLine: true, locks })
+    try {
+      const h = await open()
+      // 401: the page sends nothing more, so only the page being shown can ask for the lock again
+      h.api.status = 401
+      h.call(event('track', { event: 'Waiting' }))
+      await until(() => h.reports.some((report) => report.reason == 'unauthorized'), 'the 401 was not reported')
+      const [lock] = await tabLocksHeld(locks)
+      expect(lock).toMatch(new RegExp('^' + LOCK_PREFIX))
+      locks.takeAway(lock)
+      expect(await tabLocksHeld(locks)).toEqual([])
+      const shown = new Event('pageshow') as Event & { persisted: boolean }
+      shown.persisted = true
+      win.dispatchEvent(shown)
+      await until(() => locks.isHeld(lock), 'the lock was not asked for again')
+    } finally {
       vi.unstubAllGlobals()
     }
   })

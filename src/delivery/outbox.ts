@@ -28,6 +28,7 @@ import {
   type UnloadJournal,
 } from './records'
 import { backoff, retryAfter, statuses, verdict, type Verdict } from './retry'
+import { heartbeatPresence, type Presence } from './tabs'
 import type { Answer, Transport } from './transport'
 
 export interface OutboxOptions {
@@ -50,6 +51,11 @@ export interface OutboxOptions {
    * tab adopts records whose request may still be running); 0 only checks ownership
    */
   lease?: number
+  /**
+   * How this tab shows the others it is alive: held while it has records, unconfirmed writes or a
+   * journal in storage, and before it claims records for a request [always alive]
+   */
+  presence?: Presence
   report: (reason: string, detail?: Record<string, unknown>) => void
   log: (...args: unknown[]) => void
   now?: () => number
@@ -128,6 +134,7 @@ export function outbox(options: OutboxOptions) {
   const tab = options.tab
   const journalKey = options.journalPrefix + tab
   const otherKeys = new Set<unknown>(options.otherKeys)
+  const presence = options.presence ?? heartbeatPresence
 
   /** this tab's records, oldest first; the first `flight.length` ones are in the request in progress */
   let pending: OutboxRecord[] = []
@@ -169,6 +176,8 @@ export function outbox(options: OutboxOptions) {
 
   /** Writes the intents of these keys in one transaction; confirms those unchanged since. */
   async function persist(keys: string[]) {
+    // nothing to write (a request none of whose commands finished): no empty transaction
+    if (!keys.length) return true
     const changes = keys.map((key) => [key, unconfirmed.get(key)] as const)
     let committed = false
     try {
@@ -189,6 +198,7 @@ export function outbox(options: OutboxOptions) {
       if (unconfirmed.get(key) === record) unconfirmed.delete(key)
     }
     if (journalWritten && unconfirmed.size == 0) clearJournal()
+    updatePresence()
     return true
   }
 
@@ -229,9 +239,23 @@ export function outbox(options: OutboxOptions) {
     journalWritten = false
   }
 
+  // -- presence
+
+  /** Whether this tab has anything in storage that another tab could take over. */
+  function busy(): boolean {
+    return pending.length > 0 || flight.length > 0 || unconfirmed.size > 0 || journalWritten
+  }
+
+  /** Holds this tab's presence while it is busy, and lets it go once it is not (see tabs.ts). */
+  function updatePresence() {
+    if (busy()) presence.hold()
+    else presence.release()
+  }
+
   // -- sending
 
   function schedule(delay = pending.length >= options.batchSize ? 0 : options.flushInterval) {
+    updatePresence()
     if (stopped || retryWaiting || flight.length || !pending.length) return
     // a timer already set keeps its time, unless the batch is full now
     if (timer !== undefined && delay) return
@@ -313,6 +337,8 @@ export function outbox(options: OutboxOptions) {
     flight = batch
     flightKeepalive = false
     const unloadsBefore = unloads
+    // alive for the other tabs before claiming: none adopts records whose request is running
+    await presence.hold()
     const owned = await claim(batch)
     flight = owned
     // the page hid or is going away while the claim ran, and that unload left these records in
@@ -548,17 +574,25 @@ export function outbox(options: OutboxOptions) {
       adopted.push(mine)
     }
 
-    const store = await options.store()
-    await write(store, (objectStore) => {
-      for (const journal of journals) applyJournal(objectStore, journal)
-      const keysRequest = objectStore.getAllKeys()
-      const valuesRequest = objectStore.getAll()
-      valuesRequest.onsuccess = () =>
-        guard(objectStore, () => {
-          const keys = keysRequest.result
-          keys.forEach((key, i) => visit(objectStore, key, valuesRequest.result[i]))
-        })
-    })
+    // alive for the other tabs before records become this tab's
+    await presence.hold()
+    try {
+      const store = await options.store()
+      await write(store, (objectStore) => {
+        for (const journal of journals) applyJournal(objectStore, journal)
+        const keysRequest = objectStore.getAllKeys()
+        const valuesRequest = objectStore.getAll()
+        valuesRequest.onsuccess = () =>
+          guard(objectStore, () => {
+            const keys = keysRequest.result
+            keys.forEach((key, i) => visit(objectStore, key, valuesRequest.result[i]))
+          })
+      })
+    } catch (error) {
+      // nothing adopted: the presence this tab took for it is not needed
+      updatePresence()
+      throw error
+    }
     // removed once applied: a tab that applies a journal again (without Web Locks, adopting at the same
     // time) puts its kept records back under the gone tab, and one of the two adopters ends up owning them
     withLocalStorage((storage) => journalKeys.forEach((key) => storage.removeItem(key)))
@@ -584,5 +618,11 @@ export function outbox(options: OutboxOptions) {
     },
 
     size: () => pending.length,
+
+    /** Resolves once this tab counts as alive for the other tabs: before it writes records they could adopt. */
+    hold: () => presence.hold(),
+
+    /** The page is shown again (from the back/forward cache, where WebKit took its lock away). */
+    updatePresence,
   }
 }

@@ -1,8 +1,12 @@
 /**
  * Which tabs are alive, so that the records of tabs that are gone can be adopted (SPEC §6).
  *
- * With Web Locks, each tab holds a lock named after it for its life: a tab is alive while its lock
- * is held. Without them, each tab writes a heartbeat to localStorage every second and removes it at
+ * With Web Locks, a tab holds a lock named after it while it has anything in storage that another
+ * tab could take over (records, unconfirmed writes, an unload journal): a tab is alive while its lock
+ * is held, and a tab without such things has nothing to lose by being taken for gone. It holds no
+ * lock while idle because Firefox keeps no page that holds one in its back/forward cache; WebKit
+ * takes the lock away from a page entering that cache, and the tab asks for it again when it needs
+ * it. Without Web Locks, each tab writes a heartbeat to localStorage every second and removes it at
  * pagehide: a tab is alive while its heartbeat is fresh. A heartbeat also goes stale for a tab that
  * lives on with frozen timers (a background tab, a long task); that is why a tab checks in
  * IndexedDB that it still owns its records right before sending them (outbox.ts `claim`).
@@ -16,15 +20,82 @@ export const HEARTBEAT_INTERVAL = 1000
 /** ms after which a heartbeat is stale: its tab is taken for gone */
 export const HEARTBEAT_STALE = 5000
 
-/** Holds this tab's lock for the life of the page; resolves once it is granted. */
-export function holdTabLock(locks: LockManager, tab: string): Promise<void> {
-  return new Promise((granted) => {
-    locks.request(LOCK_PREFIX + tab, () => {
-      granted()
-      // never settles: the lock is released when the page goes away
-      return new Promise(() => undefined)
-    })
-  })
+/** How a tab shows the others it is alive, while it has something in storage they could take over. */
+export interface Presence {
+  /** Resolves once the tab counts as alive for the other tabs (at once when it already does). */
+  hold(): Promise<void>
+  /** The tab has nothing left in storage: it may be taken for gone. */
+  release(): void
+}
+
+/** The presence of a browser without Web Locks: its heartbeat runs for the page's life. */
+export const heartbeatPresence: Presence = {
+  hold: () => Promise.resolve(),
+  release: () => undefined,
+}
+
+/** One request for the tab's lock: granted, then held until `release` (or until the browser takes it). */
+interface LockRequest {
+  /** resolves once the lock is granted, or once the request failed */
+  granted: Promise<void>
+  /** release() came: give the lock back as soon as it is granted */
+  released: boolean
+  /** ends the lock's callback, so that the browser releases the lock */
+  unlock?: () => void
+}
+
+/** This tab's presence by its Web Lock: held between `hold()` and `release()`. */
+export function tabLock(locks: LockManager, tab: string): Presence {
+  let current: LockRequest | undefined
+
+  /** Asks the browser for the lock; `request.granted` resolves once it is held, or once asking failed. */
+  function ask(request: LockRequest, resolveGranted: () => void) {
+    const whileHeld = () => {
+      resolveGranted()
+      // released while it waited to be granted: give it back at once
+      if (request.released) return undefined
+      return new Promise<void>((unlock) => {
+        request.unlock = unlock
+      })
+    }
+    const ended = () => {
+      // a request refused before it was granted lets the caller go on without the lock
+      resolveGranted()
+      // released, or taken away by the browser: the next hold() asks again
+      if (current === request) current = undefined
+    }
+    let outcome: Promise<unknown>
+    try {
+      outcome = locks.request(LOCK_PREFIX + tab, whileHeld)
+    } catch (error) {
+      outcome = Promise.reject(error)
+    }
+    outcome.then(ended, ended)
+  }
+
+  function hold(): Promise<void> {
+    if (current) return current.granted
+    let resolveGranted = () => undefined as void
+    const request: LockRequest = {
+      granted: new Promise((resolve) => {
+        resolveGranted = resolve
+      }),
+      released: false,
+    }
+    current = request
+    ask(request, resolveGranted)
+    return request.granted
+  }
+
+  function release() {
+    if (!current) return
+    current.released = true
+    current.unlock?.()
+    // a hold() from now on asks anew, and is granted once this request has let go
+    current = undefined
+  }
+
+  return { hold, release }
 }
 
 /** Whether a tab is alive, as the held locks say now. */

@@ -26,7 +26,7 @@ export interface SessionOptions {
   store: () => Promise<UseStore>
   /** storage failed: switch to memory for this page, and return that store */
   fallback: (error: unknown) => Promise<UseStore>
-  outbox: Pick<Outbox, 'add' | 'unload'>
+  outbox: Pick<Outbox, 'add' | 'unload' | 'hold'>
   timeout: number
   token: string
   tab: string
@@ -115,6 +115,7 @@ export function sessions(options: SessionOptions) {
   /** Idle timer: ends the shared session when it expired and no tab ended it yet. */
   function checkIdle() {
     chain = chain.then(async () => {
+      await options.outbox.hold()
       const decision = await transact((state) => {
         const [next, emits] = idle(state, options.now(), options.timeout)
         return [next, emits.map((emit) => record(options.key() + 0, sessionCommand(emit)))]
@@ -129,6 +130,11 @@ export function sessions(options: SessionOptions) {
       queue = []
       inTransaction = batch
       if (!batch.length) return
+      // alive for the other tabs before this tab's records are in storage (delivery/tabs.ts)
+      await options.outbox.hold()
+      // the page hid or went away meanwhile and `unload` took the batch: its records must not be
+      // written after that unload's own writes (which would then bring back what it beaconed)
+      if (inTransaction !== batch) return
       const decision = await transact((state) => run(state, batch))
       // unless the page hid meanwhile and `unload` took the batch
       if (inTransaction !== batch) return

@@ -8,10 +8,12 @@ import { entries, get, set } from 'idb-keyval'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { outbox } from '../../src/delivery/outbox'
 import { newRecord, storageKey } from '../../src/delivery/records'
+import { LOCK_PREFIX, lockedTabs, tabLock } from '../../src/delivery/tabs'
 import type { Transport } from '../../src/delivery/transport'
 import type { Command } from '../../src/mapping/types'
 import { openStore, write, type UseStore } from '../../src/store'
 import { memoryLocalStorage } from '../helpers/local-storage'
+import { fakeLocks, type FakeLocks } from '../helpers/locks'
 import { pass, settle } from '../helpers/fake-time'
 import { eventCommand, ids, nextKey, outboxOptions, recordingApi, T0, type Reports } from '../helpers/outbox'
 
@@ -19,7 +21,8 @@ import { eventCommand, ids, nextKey, outboxOptions, recordingApi, T0, type Repor
 const command = (i: number, text = '') => eventCommand(i, { text })
 
 let dbs = 0
-function origin(options: { lease?: number } = {}) {
+/** An origin whose tabs share one database and localStorage, and `locks` (their Web Locks) when given. */
+function origin(options: { lease?: number; locks?: FakeLocks } = {}) {
   const name = 'tabs-test-' + ++dbs
   const reports: Reports = []
   function tab(id: string, transport: Transport) {
@@ -32,10 +35,12 @@ function origin(options: { lease?: number } = {}) {
       journalPrefix010: 'old:',
       otherKeys: ['session:v1', 's'],
       lease: options.lease ?? 0,
+      presence: options.locks ? tabLock(options.locks, id) : undefined,
     })
-    /** what the session layer does: persist in one transaction, then hand over */
+    /** what the session layer does: alive for the other tabs, persist in one transaction, then hand over */
     const track = async (...numbers: number[]) => {
       const records = numbers.map((i) => newRecord(nextKey(), id, command(i)))
+      await box.hold()
       await write(await db, (s) => records.forEach((r) => s.put(r, storageKey(r.key))))
       box.add(records)
       return records
@@ -272,5 +277,99 @@ describe('the legacy 0.1.0 format', () => {
     await set(record.k, record, await a.db)
     expect(await a.box.adopt((tab) => tab == 'A' || tab == 'old-tab')).toBe(1)
     expect(await get(record.k, await a.db)).toEqual(record)
+  })
+})
+
+describe('Web Locks: a tab holds its lock only while it has something in storage', () => {
+  /** An origin with Web Locks and one tab `A` that sends to a recording API. */
+  function originWithLocks() {
+    const locks = fakeLocks()
+    const o = origin({ locks })
+    const network = recordingApi()
+    const a = o.tab('A', network.transport)
+    const holdsLock = (id: string) => locks.isHeld(LOCK_PREFIX + id)
+    return { o, network, a, locks, holdsLock }
+  }
+
+  it('an idle tab holds none (so Firefox can keep its page in the back/forward cache); a tracked event holds it until delivered and deleted', async () => {
+    const { network, a, holdsLock } = originWithLocks()
+    await settle()
+    expect(holdsLock('A')).toBe(false)
+    await a.track(0, 1)
+    expect(holdsLock('A')).toBe(true)
+    await pass(1000)
+    expect(network.delivered).toEqual([0, 1])
+    expect(await stored(a.db)).toEqual([])
+    expect(holdsLock('A')).toBe(false)
+  })
+
+  it('while the API is down the lock stays held: another tab leaves the records alone, and they are sent once, by their owner', async () => {
+    const { o, network, a, locks, holdsLock } = originWithLocks()
+    network.setDown(true)
+    await a.track(0, 1, 2)
+    await pass(5000)
+    expect(holdsLock('A')).toBe(true)
+    const b = o.tab('B', network.transport)
+    await settle()
+    expect(await b.box.adopt(await lockedTabs(locks))).toBe(3)
+    expect(b.box.size()).toBe(0)
+    // B adopted nothing: it lets its lock go again
+    await pass(1)
+    expect(holdsLock('B')).toBe(false)
+    network.setDown(false)
+    await pass(60_000)
+    expect(network.delivered).toEqual([0, 1, 2])
+    expect(holdsLock('A')).toBe(false)
+  })
+
+  it('a tab whose page was closed has its records adopted by the next tab, which holds its own lock until it sent them', async () => {
+    const { o, network, a, locks, holdsLock } = originWithLocks()
+    network.setDown(true)
+    await a.track(0, 1)
+    await pass(1000)
+    // A's page is gone: the browser releases its lock
+    locks.takeAway(LOCK_PREFIX + 'A')
+    network.setDown(false)
+    const b = o.tab('B', network.transport)
+    await settle()
+    expect(await b.box.adopt(await lockedTabs(locks))).toBe(0)
+    expect(holdsLock('B')).toBe(true)
+    await pass(60_000)
+    expect(network.delivered.sort()).toEqual([0, 1])
+    expect(holdsLock('B')).toBe(false)
+  })
+
+  it('the lock taken away while the page lived on (WebKit, back/forward cache): asked for again before the next send, so no other tab adopts a request in flight', async () => {
+    const { o, network, a, locks, holdsLock } = originWithLocks()
+    network.setDown(true)
+    await a.track(0, 1)
+    await pass(1000) // A's request failed: it waits for its retry
+    locks.takeAway(LOCK_PREFIX + 'A')
+    await settle()
+    expect(holdsLock('A')).toBe(false)
+    network.setDown(false)
+    network.setLatency(10_000)
+    a.box.retryNow() // the browser is online again
+    await settle()
+    expect(holdsLock('A')).toBe(true)
+    // A's request is in flight: B, loading now, leaves its records alone
+    const b = o.tab('B', network.transport)
+    await settle()
+    expect(await b.box.adopt(await lockedTabs(locks))).toBe(2)
+    await pass(20_000)
+    expect(network.delivered).toEqual([0, 1])
+    expect(holdsLock('A')).toBe(false)
+  })
+
+  it('the lock taken away while the page lived on: shown again (pageshow), a tab with records asks for it at once', async () => {
+    const { a, locks, holdsLock, network } = originWithLocks()
+    network.setDown(true)
+    await a.track(0)
+    await pass(1000)
+    locks.takeAway(LOCK_PREFIX + 'A')
+    await settle()
+    a.box.updatePresence()
+    await settle()
+    expect(holdsLock('A')).toBe(true)
   })
 })

@@ -33,7 +33,7 @@ function origin() {
   const tabs: { added: Rec[]; unloaded: Rec[]; db: Promise<UseStore> }[] = []
 
   /** `transport`: a real outbox sends through it; otherwise a stand-in records what it is handed. */
-  function tab(id: string, o: { store?: () => Promise<UseStore>; transport?: Transport } = {}) {
+  function tab(id: string, o: { store?: () => Promise<UseStore>; transport?: Transport; hold?: () => Promise<void> } = {}) {
     const added: Rec[] = []
     const unloaded: Rec[] = []
     // fake-indexeddb commits on real time while these tests jump fake time by many seconds: the
@@ -51,7 +51,7 @@ function origin() {
           log: () => 0,
           version: '1.2.3',
         })
-      : { add: (r: Rec[]) => added.push(...r), unload: (r: Rec[]) => unloaded.push(...r), retryNow() {}, size: () => 0 }
+      : { add: (r: Rec[]) => added.push(...r), unload: (r: Rec[]) => unloaded.push(...r), hold: o.hold ?? (() => Promise.resolve()), retryNow() {}, size: () => 0 }
     const fallbacks: unknown[] = []
     const transactions = { n: 0 }
     const counted = async () => {
@@ -374,6 +374,23 @@ describe('unload', () => {
     expect(of(o.all(), 'session_start')).toHaveLength(1)
     // the state left in storage is the session that was beaconed
     expect((await o.state())?.id).toBe(ev(cmds(a.unloaded)[0]).properties.session_id)
+  })
+
+  it("a batch waiting for the tab's lock when the page went away: unload takes it, and it is never written after", async () => {
+    const o = origin()
+    let grant = () => undefined as void
+    const a = o.tab('A', { hold: () => new Promise<void>((resolve) => (grant = resolve)) })
+    await settle()
+    a.track()
+    await settle() // the batch waits for the lock
+    a.unload()
+    grant()
+    await settle()
+    expect(types(cmds(a.unloaded))).toEqual(['clicked'])
+    expect(a.added).toEqual([])
+    // a record written now would come back after the unload's writes, and be sent a second time
+    const recordKeys = ((await keys(await a.db)) as string[]).filter((key) => key.startsWith(storageKey('')))
+    expect(recordKeys).toEqual([])
   })
 
   it('after the calls were persisted, hands the outbox nothing new', async () => {
