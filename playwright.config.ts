@@ -7,7 +7,7 @@ import { unavailable, type Engine } from './e2e/drivers/index.mjs'
 const executablePath = process.env.CHROMIUM_PATH || (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined)
 
 /** The specs that run in every engine (e2e/engine.ts fixtures); the others are Chromium-only. */
-const EVERY_ENGINE = /\/(calls|sessions|delivery|unload)\.spec\.ts$/
+const EVERY_ENGINE = /\/(calls|sessions|delivery|unload|bfcache)\.spec\.ts$/
 
 /**
  * Firefox always (npm test fails without it: `.ci/run` installs it); WebKit where WebKitWebDriver and

@@ -34,7 +34,8 @@ export function chromiumTab(page) {
 
 export async function launchChromium() {
   const executablePath = await ensureChromium()
-  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS })
+  // with the back/forward cache on, as in Chrome (Playwright turns it off by default)
+  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, ignoreDefaultArgs: ['--disable-back-forward-cache'] })
   return {
     engine: 'chromium',
     version: `Chromium ${browser.version()}`,
