@@ -13,61 +13,62 @@ async function flush() {
   for (let i = 0; i < 10; i++) await Promise.resolve()
 }
 
+/** Tab A's presence on a fresh lock manager, and what the manager says of A's lock once its callbacks ran. */
+function tabA() {
+  const locks = fakeLocks()
+  const presence = tabLock(locks, 'A')
+  const lockState = async () => {
+    await flush()
+    return { held: locks.isHeld(LOCK), waiting: locks.waiting(LOCK) }
+  }
+  return { locks, presence, lockState }
+}
+
+const HELD = { held: true, waiting: 0 }
+const FREE = { held: false, waiting: 0 }
+
 describe("a tab's presence by its Web Lock", () => {
   it('is not held until hold(), held once hold() resolves, free after release()', async () => {
-    const locks = fakeLocks()
-    const presence = tabLock(locks, 'A')
-    expect(locks.isHeld(LOCK)).toBe(false)
+    const { presence, lockState } = tabA()
+    expect(await lockState()).toEqual(FREE)
     await presence.hold()
-    expect(locks.isHeld(LOCK)).toBe(true)
+    expect(await lockState()).toEqual(HELD)
     presence.release()
-    await flush()
-    expect(locks.isHeld(LOCK)).toBe(false)
+    expect(await lockState()).toEqual(FREE)
   })
 
   it('hold() while held asks for nothing more', async () => {
-    const locks = fakeLocks()
-    const presence = tabLock(locks, 'A')
+    const { presence, lockState } = tabA()
     await presence.hold()
     await presence.hold()
-    expect(locks.waiting(LOCK)).toBe(0)
-    expect(locks.isHeld(LOCK)).toBe(true)
+    expect(await lockState()).toEqual(HELD)
   })
 
   it('release() before the lock was granted: it is given back as soon as it is granted', async () => {
-    const locks = fakeLocks()
-    const presence = tabLock(locks, 'A')
+    const { presence, lockState } = tabA()
     const granted = presence.hold()
     presence.release()
     await granted
-    await flush()
-    expect(locks.isHeld(LOCK)).toBe(false)
-    expect(locks.waiting(LOCK)).toBe(0)
+    expect(await lockState()).toEqual(FREE)
   })
 
   it('release() then hold() at once: held again once the first request let go, and by one request only', async () => {
-    const locks = fakeLocks()
-    const presence = tabLock(locks, 'A')
+    const { presence, lockState } = tabA()
     await presence.hold()
     presence.release()
     await presence.hold()
-    await flush()
-    expect(locks.isHeld(LOCK)).toBe(true)
-    expect(locks.waiting(LOCK)).toBe(0)
+    expect(await lockState()).toEqual(HELD)
     presence.release()
-    await flush()
-    expect(locks.isHeld(LOCK)).toBe(false)
+    expect(await lockState()).toEqual(FREE)
   })
 
   it('taken away by the browser (WebKit, entering the back/forward cache): the next hold() asks for it again', async () => {
-    const locks = fakeLocks()
-    const presence = tabLock(locks, 'A')
+    const { locks, presence, lockState } = tabA()
     await presence.hold()
     locks.takeAway(LOCK)
-    await flush()
-    expect(locks.isHeld(LOCK)).toBe(false)
+    expect(await lockState()).toEqual(FREE)
     await presence.hold()
-    expect(locks.isHeld(LOCK)).toBe(true)
+    expect(await lockState()).toEqual(HELD)
   })
 
   it('a request the browser refuses lets the caller go on without the lock', async () => {
