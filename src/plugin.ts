@@ -117,7 +117,7 @@ function start(config: Config) {
   // pages cached or closed meanwhile may have left records that no page loading will adopt soon
   addEventListener('pageshow', (event) => {
     if (!event.persisted) return
-    commandOutbox.updatePresence()
+    commandOutbox.shownAgain().catch(log)
     adoptOnce()
   })
 

@@ -168,8 +168,9 @@ export function outbox(options: OutboxOptions) {
 
   function removeFromMirror(records: OutboxRecord[]) {
     const gone = new Set(records)
+    // only the bytes of records still there: two ownership checks may find the same record taken over
+    pendingBytes -= sum(pending.filter((record) => gone.has(record)))
     pending = pending.filter((record) => !gone.has(record))
-    pendingBytes -= sum(records)
   }
 
   // -- storage
@@ -265,9 +266,10 @@ export function outbox(options: OutboxOptions) {
 
   /**
    * The records of `batch` this tab still owns, checked in one transaction that an adopting tab
-   * would have to wait for; records taken over by another tab leave the mirror unsent.
+   * would have to wait for; records taken over by another tab leave the mirror unsent. `lease`: ms
+   * the owned ones are claimed for (a send where Web Locks are missing), 0 for a check only.
    */
-  async function claim(batch: OutboxRecord[]): Promise<OutboxRecord[]> {
+  async function claim(batch: OutboxRecord[], lease = options.lease ?? 0): Promise<OutboxRecord[]> {
     let store: UseStore
     try {
       store = await options.store()
@@ -277,7 +279,6 @@ export function outbox(options: OutboxOptions) {
     // no other tab sees a memory store
     if (isMemoryStore(store)) return batch
     const owned = new Set<OutboxRecord>()
-    const lease = options.lease ?? 0
     try {
       await write(store, (objectStore) => {
         for (const record of batch) {
@@ -622,7 +623,16 @@ export function outbox(options: OutboxOptions) {
     /** Resolves once this tab counts as alive for the other tabs: before it writes records they could adopt. */
     hold: () => presence.hold(),
 
-    /** The page is shown again (from the back/forward cache, where WebKit took its lock away). */
-    updatePresence,
+    /**
+     * The page is shown again from the back/forward cache, where WebKit took its lock away: it asks
+     * for the lock again, and drops what another tab took over meanwhile (its unload beacons what
+     * the mirror holds, with no ownership check).
+     */
+    async shownAgain() {
+      updatePresence()
+      await presence.hold()
+      await claim(pending.filter((record) => !flight.includes(record)), 0)
+      updatePresence()
+    },
   }
 }

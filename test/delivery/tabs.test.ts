@@ -368,8 +368,42 @@ describe('Web Locks: a tab holds its lock only while it has something in storage
     await pass(1000)
     locks.takeAway(LOCK_PREFIX + 'A')
     await settle()
-    a.box.updatePresence()
-    await settle()
+    await a.box.shownAgain()
     expect(holdsLock('A')).toBe(true)
+  })
+
+  it('shown again after another tab adopted its records while it was cached: its next unload does not beacon them', async () => {
+    const locks = fakeLocks()
+    const o = origin({ locks })
+    const network = recordingApi()
+    let beaconsAccepted = false
+    const beaconed: number[] = []
+    // A's only chance was a beacon the browser refused: the record stays pending, the API healthy
+    const a = o.tab('A', {
+      post: network.transport.post,
+      beacon: (body) => {
+        if (!beaconsAccepted) return false
+        beaconed.push(...ids((JSON.parse(body) as { commands: Command[] }).commands))
+        return true
+      },
+    })
+    await a.track(0)
+    a.box.unload([])
+    await settle()
+    expect(a.box.size()).toBe(1)
+    // cached: WebKit takes A's lock away, and B, loading, adopts the record
+    locks.takeAway(LOCK_PREFIX + 'A')
+    const b = o.tab('B', network.transport)
+    await settle()
+    expect(await b.box.adopt(await lockedTabs(locks))).toBe(0)
+    expect(b.box.size()).toBe(1)
+    // A is shown again, then left at once
+    await a.box.shownAgain()
+    expect(a.box.size()).toBe(0)
+    beaconsAccepted = true
+    a.box.unload([])
+    expect(beaconed).toEqual([])
+    await pass(2000)
+    expect(network.delivered).toEqual([0])
   })
 })
