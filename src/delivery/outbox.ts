@@ -630,8 +630,12 @@ export function outbox(options: OutboxOptions) {
      */
     async shownAgain() {
       updatePresence()
+      const waiting = pending.filter((record) => !flight.includes(record))
+      // nothing pending: nothing another tab could have taken over
+      if (!waiting.length) return
+      // asked for by updatePresence (the tab is busy): granted before the check
       await presence.hold()
-      await claim(pending.filter((record) => !flight.includes(record)), 0)
+      await claim(waiting, 0)
       updatePresence()
     },
   }
