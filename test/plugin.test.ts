@@ -224,10 +224,10 @@ async function open(settings: Record<string, unknown> = {}) {
   return { plugin, token, apiUrl, api, reports, other, hook, call, marker, reset: () => handlers.get('reset')?.forEach((f) => f()) }
 }
 
-/** Polls `predicate` (by the monotonic clock: some tests fake Date). */
+/** Polls `predicate`, sync or async (by the monotonic clock: some tests fake Date). */
 async function until(predicate: () => unknown, message: string, timeoutMs = 5000) {
   const end = performance.now() + timeoutMs
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (performance.now() > end) throw new Error(message)
     await new Promise((r) => realSetTimeout(r, 5))
   }
@@ -1065,15 +1065,6 @@ describe('leaving the page (SPEC §6)', () => {
 })
 
 describe("the tab's Web Lock (SPEC §6)", () => {
-  /** Polls an async `predicate` until it resolves truthy (by the monotonic clock). */
-  async function untilAsync(predicate: () => Promise<unknown>, message: string, timeoutMs = 5000) {
-    const end = performance.now() + timeoutMs
-    while (!(await predicate())) {
-      if (performance.now() > end) throw new Error(message)
-      await sleep(5)
-    }
-  }
-
   /** The names of the tab locks held now. */
   async function tabLocksHeld(locks: FakeLocks): Promise<string[]> {
     const snapshot = await locks.query()
@@ -1092,7 +1083,7 @@ describe("the tab's Web Lock (SPEC §6)", () => {
       expect(await tabLocksHeld(locks)).toHaveLength(1)
       api.status = 200
       await until(() => api.ids().has(waiting.messageId), 'the track did not arrive after the outage', 10_000)
-      await untilAsync(async () => (await tabLocksHeld(locks)).length == 0, 'the lock is still held after delivery')
+      await until(async () => (await tabLocksHeld(locks)).length == 0, 'the lock is still held after delivery')
     } finally {
       vi.unstubAllGlobals()
     }
