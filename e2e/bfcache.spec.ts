@@ -37,6 +37,7 @@ async function markPage(tab: Tab): Promise<number> {
 
 /** Goes to another page of the site, then back; resolves with what the page shown then knows. */
 async function awayAndBack(tab: Tab, otherUrl: string) {
+  // goto without a referer: the drivers make a referer with an extra history entry
   await tab.goto(otherUrl)
   await tab.evaluateAndLeave(() => history.back())
   await tab.waitForFunction(() => location.pathname.endsWith('/index.html') && document.readyState === 'complete', undefined, 15_000)
@@ -76,17 +77,13 @@ test.describe('back/forward cache', () => {
     await markPage(tab)
     const ids = await trackMany(tab, 'pending', 4)
     await api.waitFor((a) => a.requests.some((r) => r.status === 0), 10_000)
-    // a page without the plugin in between (goto without a referer: the drivers make a referer with
-    // an extra history entry)
-    await tab.goto(pageUrl(site, api, { mode: 'none', path: 'other.html' }))
-    await waitUntilReady(tab)
-    await tab.evaluateAndLeave(() => history.back())
-    await tab.waitForFunction(() => location.pathname.endsWith('/index.html') && document.readyState === 'complete', undefined, 15_000)
+    // a page without the plugin in between
+    const back = await awayAndBack(tab, pageUrl(site, api, { mode: 'none', path: 'other.html' }))
     await waitUntilReady(tab)
     // restored (Chromium keeps the page and its lock; WebKit keeps the page and takes the lock, which
     // the page asks for again) or loaded again (Firefox caches no page holding a lock; the new page
     // adopts the old one's records)
-    const restored = await tab.evaluate(() => (window as any).shownFromCache === true)
+    const restored = back.shownFromCache === true
     console.log(`${tab.engine}: the page left with events pending was ${restored ? 'restored from the cache' : 'loaded again'}`)
     api.setFault(null)
     await api.waitFor((a) => allArrived(a, ids), 30_000)
